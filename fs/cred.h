@@ -1,0 +1,35 @@
+/*
+** Creating files as the caller.
+**
+** The daemon runs as root, but what an agent creates must belong to the
+** agent's uid and gid, inherit a setgid directory's group and keep the
+** kernel's rules for the setgid bit.  Around mkdir/create/mknod/symlink the
+** worker thread switches its filesystem uid and gid (setfsuid/setfsgid are
+** per thread) so the backing filesystem assigns ownership itself, atomically,
+** exactly as it would for the agent.
+**
+** Normally a non-zero fsuid drops the filesystem capabilities, and the
+** backing fs would then re-check permissions with root's supplementary groups
+** instead of the agent's.  cred_init() sets SECBIT_NO_SETUID_FIXUP so the
+** capabilities stay: permission checks were already made by the kernel with
+** the agent's full credentials (default_permissions), and the FUSE VFS has
+** already stripped a setgid bit the agent may not set.
+*/
+#ifndef WSFS_CRED_H
+#define WSFS_CRED_H
+
+#include <fuse_lowlevel.h>
+#include <sys/types.h>
+
+struct cred_saved {
+	int switched;
+};
+
+/* Call once in the main thread before worker threads exist. Returns 0, or
+** -errno when ownership cannot follow the caller (not root). */
+int cred_init(void);
+
+void cred_enter(fuse_req_t req, struct cred_saved *saved);
+void cred_leave(struct cred_saved *saved);
+
+#endif

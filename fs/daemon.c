@@ -1,0 +1,358 @@
+/*
+** The daemon's lifecycle.
+**
+** `wsfs` must return 0 only when the mount is live and must say why when it
+** cannot mount, so the detach happens FIRST: the parent forks at once and
+** waits on a pipe.  The child does all the work that can fail (state dir,
+** name claim, inode table, mount, control socket), reporting errors on the
+** inherited stderr, and writes one byte to the pipe when the mount is up.
+** The parent then exits 0; if the child dies instead, the parent exits with
+** the child's status.  Nothing is shared across the fork: SQLite and the
+** /proc/self descriptors are opened in the child.
+**
+** The end of a mount is the same whatever causes it: fusermount3 -u and
+** umount end the session loop, SIGTERM/SIGINT/SIGHUP make libfuse exit it.
+** Teardown then stops the control socket, unmounts, and releases the name.
+** A SIGKILLed daemon leaves its name lock to the kernel (released), its
+** registry row (stale, detected by the lock) and a dead mount, which the
+** next daemon with the same name and mountpoint detaches.
+*/
+#include "cred.h"
+#include "ctl_server.h"
+#include "daemon.h"
+#include "inode.h"
+#include "log.h"
+#include "registry.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ws_daemon {
+	struct ws_options *opt;
+	struct registry *reg;
+	struct fuse_session *se;
+	struct ctl_server *ctl;
+	struct timespec started;
+	time_t start_time;
+	char socket_path[PATH_MAX];
+	int claimed;
+	int mounted;
+	int ready_fd;
+};
+
+/* ---- detaching ---------------------------------------------------------- */
+
+/* Returns in the child (with *READY_FD set) or exits in the parent. */
+static void detach(int *ready_fd)
+{
+	int pipefd[2];
+	pid_t pid;
+	char byte;
+	ssize_t n;
+	int status;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "wsfs: pipe: %s\n", strerror(errno));
+		exit(WS_EXIT_SETUP);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "wsfs: fork: %s\n", strerror(errno));
+		exit(WS_EXIT_SETUP);
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		*ready_fd = pipefd[1];
+		if (setsid() < 0)
+			fprintf(stderr, "wsfs: setsid: %s\n", strerror(errno));
+		return;
+	}
+	close(pipefd[1]);
+	do {
+		n = read(pipefd[0], &byte, 1);
+	} while (n < 0 && errno == EINTR);
+	if (n == 1)
+		_exit(WS_EXIT_OK);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		_exit(WEXITSTATUS(status));
+	fprintf(stderr, "wsfs: the daemon ended before the mount was ready\n");
+	_exit(WS_EXIT_SETUP);
+}
+
+/* From here on the daemon's messages go to <state>/log/<name>.log. */
+static int redirect_output(struct ws_daemon *d)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	int null_fd, log_fd;
+
+	snprintf(dir, sizeof(dir), "%s/log", d->opt->state);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s.log", dir, d->opt->name);
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0)
+		return -errno;
+	log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0) {
+		int err = -errno;
+
+		close(null_fd);
+		return err;
+	}
+	if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+	    dup2(log_fd, STDERR_FILENO) < 0) {
+		int err = -errno;
+
+		close(null_fd);
+		close(log_fd);
+		return err;
+	}
+	close(null_fd);
+	close(log_fd);
+	return 0;
+}
+
+static int signal_ready(struct ws_daemon *d)
+{
+	int err;
+
+	if (d->ready_fd < 0)
+		return 0;
+	err = redirect_output(d);
+	if (err < 0) {
+		fprintf(stderr, "wsfs: cannot open the log under %s/log: %s\n",
+			d->opt->state, strerror(-err));
+		return err;
+	}
+	if (chdir("/") < 0)
+		ws_log("chdir /: %s", strerror(errno));
+	if (write(d->ready_fd, "R", 1) != 1)
+		ws_log("cannot tell the parent we are ready: %s", strerror(errno));
+	close(d->ready_fd);
+	d->ready_fd = -1;
+	return 0;
+}
+
+/* ---- control socket ----------------------------------------------------- */
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	       (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void write_status(struct ws_daemon *d, FILE *out)
+{
+	fprintf(out, "name %s\n", d->opt->name);
+	fprintf(out, "mountpoint %s\n", d->opt->mountpoint);
+	fprintf(out, "upper %s\n", d->opt->upper);
+	fprintf(out, "pid %d\n", (int)getpid());
+	fprintf(out, "start_time %lld\n", (long long)d->start_time);
+	fprintf(out, "uptime_s %.3f\n", seconds_since(&d->started));
+	fprintf(out, "read_only %d\n", d->opt->read_only);
+	stats_write_kv(out);
+	fprintf(out, "cached_inodes %zu\n", itab_count());
+	fprintf(out, "cached_fds %zu\n", itab_cached_fds());
+	fprintf(out, "fd_cache_limit %zu\n", itab_fd_cap());
+}
+
+static int handle_request(const char *request, FILE *out, char *errmsg,
+			  size_t errlen, void *arg)
+{
+	struct ws_daemon *d = arg;
+
+	if (strcmp(request, "status") == 0) {
+		write_status(d, out);
+		return 0;
+	}
+	snprintf(errmsg, errlen, "unknown command '%.64s'", request);
+	return -EINVAL;
+}
+
+/* ---- setup and teardown ------------------------------------------------- */
+
+static int claim_name(struct ws_daemon *d)
+{
+	struct ws_mount m;
+	char err[512];
+	int r;
+
+	r = registry_open(d->opt->state, 1, &d->reg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return r;
+	}
+	r = registry_run_path(d->reg, d->opt->name, ".sock", d->socket_path,
+			      sizeof(d->socket_path));
+	if (r < 0) {
+		fprintf(stderr, "wsfs: state directory path too long\n");
+		return r;
+	}
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", d->opt->name);
+	snprintf(m.mountpoint, sizeof(m.mountpoint), "%s", d->opt->mountpoint);
+	snprintf(m.upper, sizeof(m.upper), "%s", d->opt->upper);
+	snprintf(m.socket, sizeof(m.socket), "%s", d->socket_path);
+	m.pid = getpid();
+	m.start_time = d->start_time;
+	r = registry_claim(d->reg, &m, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return r;
+	}
+	d->claimed = 1;
+	return 0;
+}
+
+/* A daemon killed with SIGKILL leaves its mount behind, answering ENOTCONN.
+** We hold the name now, so that dead mount is ours to clear. */
+static void clear_dead_mount(const char *mountpoint)
+{
+	struct stat st;
+
+	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+		return;
+	if (umount2(mountpoint, MNT_DETACH) == 0)
+		ws_log("detached the dead mount left at %s", mountpoint);
+}
+
+static int start_session(struct ws_daemon *d, struct fuse_args *args,
+			 const struct fuse_lowlevel_ops *ops)
+{
+	d->se = fuse_session_new(args, ops, sizeof(*ops), d);
+	if (!d->se) {
+		fprintf(stderr, "wsfs: cannot create the FUSE session\n");
+		return -1;
+	}
+	if (fuse_set_signal_handlers(d->se) != 0) {
+		fprintf(stderr, "wsfs: cannot install signal handlers\n");
+		return -1;
+	}
+	clear_dead_mount(d->opt->mountpoint);
+	if (fuse_session_mount(d->se, d->opt->mountpoint) != 0) {
+		fprintf(stderr, "wsfs: cannot mount at %s\n", d->opt->mountpoint);
+		return -1;
+	}
+	d->mounted = 1;
+	return 0;
+}
+
+static int start_control(struct ws_daemon *d)
+{
+	char err[512];
+
+	if (ctl_server_start(d->socket_path, handle_request, d, &d->ctl, err,
+			     sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_upper(const struct ws_options *opt, char *err, size_t errlen)
+{
+	int fd = open(opt->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "upper directory '%s': %s", opt->upper,
+			 strerror(errno));
+		return -1;
+	}
+	if (itab_init(fd, opt->fd_cache, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int serve(struct ws_daemon *d)
+{
+	struct fuse_loop_config *cfg;
+	int r;
+
+	if (d->opt->singlethread)
+		return fuse_session_loop(d->se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		ws_log("cannot allocate the loop configuration");
+		return -ENOMEM;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned int)d->opt->clone_fd);
+	/* fuse_parse_cmdline leaves UINT_MAX when max_threads is not given. */
+	if (d->opt->max_threads && d->opt->max_threads != UINT_MAX)
+		fuse_loop_cfg_set_max_threads(cfg, d->opt->max_threads);
+	fuse_loop_cfg_set_idle_threads(cfg, d->opt->max_idle_threads ?
+				       d->opt->max_idle_threads : 10);
+	r = fuse_session_loop_mt(d->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+static void teardown(struct ws_daemon *d)
+{
+	if (d->ctl)
+		ctl_server_stop(d->ctl);
+	if (d->se) {
+		if (d->mounted)
+			fuse_session_unmount(d->se);
+		fuse_remove_signal_handlers(d->se);
+		fuse_session_destroy(d->se);
+	}
+	if (d->claimed && registry_release(d->reg, d->opt->name) < 0)
+		ws_log("could not remove %s from the registry", d->opt->name);
+	if (d->reg)
+		registry_close(d->reg);
+	itab_destroy();
+	if (d->ready_fd >= 0)
+		close(d->ready_fd);
+}
+
+int daemon_run(struct ws_options *opt, struct fuse_args *args,
+	       const struct fuse_lowlevel_ops *ops)
+{
+	struct ws_daemon d;
+	char err[512];
+	int r, status = WS_EXIT_SETUP;
+
+	memset(&d, 0, sizeof(d));
+	d.opt = opt;
+	d.ready_fd = -1;
+	d.start_time = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &d.started);
+	if (!opt->foreground)
+		detach(&d.ready_fd);
+	if (open_upper(opt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		goto out;
+	}
+	r = cred_init();
+	if (r < 0)
+		fprintf(stderr, "wsfs: warning: files will be owned by the daemon's "
+			"user, not the caller (%s)\n", strerror(-r));
+	if (claim_name(&d) < 0 || start_session(&d, args, ops) < 0 ||
+	    start_control(&d) < 0 || signal_ready(&d) < 0)
+		goto out;
+	ws_log("workspace %s mounted at %s (upper %s, pid %d)", opt->name,
+	       opt->mountpoint, opt->upper, (int)getpid());
+	r = serve(&d);
+	/* A signal makes libfuse report its number; that is a clean stop. */
+	status = r < 0 ? WS_EXIT_RUNTIME : WS_EXIT_OK;
+	ws_log("workspace %s unmounting (%s)", opt->name,
+	       r < 0 ? strerror(-r) : "clean");
+out:
+	teardown(&d);
+	return status;
+}

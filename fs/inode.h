@@ -1,0 +1,95 @@
+/*
+** The inode table: what a FUSE node id stands for.
+**
+** A node id is the address of a struct ws_inode, as in libfuse's
+** passthrough_ll, so turning a request's inode number into backing state costs
+** nothing.  Nodes are found by their backing identity (st_dev, st_ino) in a
+** hash table, so hard links share one node and st_nlink stays right.
+**
+** The node does NOT pin a descriptor.  This machine's open-file limit is
+** 20,000 and cannot be raised, while the kernel may remember hundreds of
+** thousands of inodes.  Each node keeps the backing file's NFS-style file
+** handle (name_to_handle_at) instead, a few bytes, and O_PATH descriptors live
+** in a bounded LRU cache.  A request borrows a descriptor with inode_fd() and
+** returns it with inode_fd_put(); one that is not cached is reopened from the
+** handle with open_by_handle_at(), which cannot resolve a path and so cannot
+** be steered through a symlink.  Descriptors of nodes with open files are
+** pinned, so an unlinked-but-open file stays reachable as on a kernel fs.
+**
+** When the backing filesystem cannot make handles the table falls back to
+** pinning one descriptor per node, and says so in the log.
+**
+** One mutex guards the hash, the lookup counts and the cache.  The critical
+** sections are a few pointer moves; the syscalls happen outside it.
+*/
+#ifndef WSFS_INODE_H
+#define WSFS_INODE_H
+
+#include <fuse_lowlevel.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct ws_inode {
+	dev_t dev;
+	ino_t ino;
+	mode_t type;			/* S_IFMT bits; never change */
+	uint64_t nlookup;		/* kernel references */
+	int fd;				/* cached O_PATH descriptor or -1 */
+	int fd_users;			/* requests using fd right now */
+	int pins;			/* open files and directories */
+	struct ws_inode *hash_next;
+	struct ws_inode *lru_prev, *lru_next;
+	int handle_type;
+	unsigned int handle_len;
+	unsigned char handle[];		/* handle_len bytes */
+};
+
+/* Sets up the table over the upper directory UPPER_FD (opened O_RDONLY |
+** O_DIRECTORY; the table takes ownership). FD_CAP bounds cached descriptors. */
+int itab_init(int upper_fd, size_t fd_cap, char *err, size_t errlen);
+void itab_destroy(void);
+
+struct ws_inode *itab_root(void);
+
+static inline struct ws_inode *inode_of(fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? itab_root() : (struct ws_inode *)(uintptr_t)ino;
+}
+
+/* Borrows an O_PATH descriptor for INODE (>= 0), or returns -errno. */
+int inode_fd(struct ws_inode *inode);
+void inode_fd_put(struct ws_inode *inode);
+
+/* Registers the entry NAME in PARENT and fills E (ino, attr, timeouts); the
+** node's lookup count goes up by one. Never follows a symlink. */
+int inode_lookup(struct ws_inode *parent, const char *name,
+		 struct fuse_entry_param *e);
+
+/* Like inode_lookup, for a descriptor the caller already holds on the new
+** entry (after create/mkdir): no second name resolution, so no race. */
+int inode_lookup_fd(int fd, struct fuse_entry_param *e);
+
+/* Drops N kernel references; frees the node when none are left. */
+void inode_forget(struct ws_inode *inode, uint64_t n);
+
+/* Open files keep their node's descriptor cached (see above). */
+void inode_pin(struct ws_inode *inode);
+void inode_unpin(struct ws_inode *inode);
+
+/* The attributes the agent sees; st_ino is the backing inode number. */
+int inode_stat(struct ws_inode *inode, struct stat *st);
+
+/* "N" for /proc/self/fd/N, relative to itab_proc_fd(). */
+int itab_proc_fd(void);
+void fd_name(int fd, char buf[16]);
+
+size_t itab_count(void);
+size_t itab_cached_fds(void);
+size_t itab_fd_cap(void);
+
+/* Entry and attribute timeouts handed to the kernel. */
+extern double ws_entry_timeout;
+extern double ws_attr_timeout;
+
+#endif

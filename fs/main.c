@@ -1,0 +1,89 @@
+/*
+** wsfs: the workspace filesystem daemon.
+**
+** main() parses the command line, builds the operation table from the
+** operation families and hands over to daemon_run().  The FUSE capabilities
+** are chosen here, in init, because they are policy: what the kernel may
+** cache and which data paths it uses.
+*/
+#include "daemon.h"
+#include "wsfs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+const struct ws_options *ws_opt;
+
+/* Capabilities:
+** - no writeback cache: each write() reaches us, so a quota can refuse the
+**   very call that crosses it;
+** - no lock capabilities yet: the kernel keeps handling fcntl/flock locks
+**   locally until wsfs implements them;
+** - splice both ways, parallel directory operations, readdirplus when the
+**   kernel thinks it pays, cached symlink targets, async direct I/O. */
+static void ws_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_POSIX_LOCKS |
+			FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_EXPORT_SUPPORT |
+			FUSE_CAP_POSIX_ACL | FUSE_CAP_HANDLE_KILLPRIV);
+	conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+				       FUSE_CAP_PARALLEL_DIROPS |
+				       FUSE_CAP_READDIRPLUS |
+				       FUSE_CAP_READDIRPLUS_AUTO |
+				       FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ASYNC_DIO |
+				       FUSE_CAP_ATOMIC_O_TRUNC);
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			fprintf(stderr, "wsfs: warning: cannot raise the fd limit: %s\n",
+				strerror(errno));
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_lowlevel_ops ops;
+	struct ws_options opt;
+	int status;
+
+	memset(&opt, 0, sizeof(opt));
+	memset(&ops, 0, sizeof(ops));
+	raise_fd_limit();
+	if (options_parse(&args, &opt) < 0) {
+		fuse_opt_free_args(&args);
+		options_free(&opt);
+		return WS_EXIT_USAGE;
+	}
+	if (opt.show_help || opt.show_version) {
+		if (opt.show_help)
+			options_usage(argv[0]);
+		else
+			printf("wsfs %s (libfuse %s)\n", WSFS_VERSION,
+			       fuse_pkgversion());
+		fuse_opt_free_args(&args);
+		options_free(&opt);
+		return WS_EXIT_OK;
+	}
+	ws_opt = &opt;
+	ws_entry_timeout = ws_attr_timeout = opt.timeout;
+	ops.init = ws_init;
+	ops_entry_register(&ops);
+	ops_attr_register(&ops);
+	ops_xattr_register(&ops);
+	ops_file_register(&ops);
+	ops_dir_register(&ops);
+	status = daemon_run(&opt, &args, &ops);
+	fuse_opt_free_args(&args);
+	options_free(&opt);
+	return status;
+}

@@ -1,0 +1,182 @@
+/*
+** Attributes: getattr, setattr, readlink and statfs.
+**
+** setattr prefers the open file's own descriptor when the kernel passes one
+** (ftruncate on a file opened for writing must work even if its mode no
+** longer allows opening it).  Without one it acts on the node's O_PATH
+** descriptor: fchownat and utimensat take it with AT_EMPTY_PATH; chmod and
+** truncate go through /proc/self/fd/N, which names the node itself and
+** involves no path of the backing tree.
+**
+** Permission rules (who may chmod, chown, set times, the setgid-clearing on
+** chown and chmod) are enforced by the kernel before the request reaches us,
+** because wsfs always mounts with default_permissions.
+*/
+#include "wsfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+static void ws_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int err;
+
+	stats_op(OP_GETATTR);
+	if (fi)
+		err = fstat((int)fi->fh, &st) < 0 ? -errno : 0;
+	else
+		err = inode_stat(inode_of(ino), &st);
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, ws_attr_timeout);
+}
+
+static int set_mode(int fd, int ofd, mode_t mode)
+{
+	char name[16];
+
+	if (ofd >= 0)
+		return fchmod(ofd, mode) < 0 ? -errno : 0;
+	fd_name(fd, name);
+	return fchmodat(itab_proc_fd(), name, mode, 0) < 0 ? -errno : 0;
+}
+
+static int set_size(int fd, int ofd, off_t size)
+{
+	char path[32];
+
+	if (ofd >= 0)
+		return ftruncate(ofd, size) < 0 ? -errno : 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return truncate(path, size) < 0 ? -errno : 0;
+}
+
+static int set_times(int fd, int ofd, const struct stat *attr, int valid)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_sec = ts[1].tv_sec = 0;
+	ts[0].tv_nsec = ts[1].tv_nsec = UTIME_OMIT;
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+	if (ofd >= 0)
+		return futimens(ofd, ts) < 0 ? -errno : 0;
+	return utimensat(fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+static int apply_setattr(struct ws_inode *n, int ofd, const struct stat *attr,
+			 int valid)
+{
+	int fd, err = 0;
+
+	fd = inode_fd(n);
+	if (fd < 0)
+		return fd;
+	if (valid & FUSE_SET_ATTR_MODE)
+		err = set_mode(fd, ofd, attr->st_mode);
+	if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			err = -errno;
+	}
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+		err = set_size(fd, ofd, attr->st_size);
+	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+		err = set_times(fd, ofd, attr, valid);
+	inode_fd_put(n);
+	return err;
+}
+
+static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int valid, struct fuse_file_info *fi)
+{
+	struct ws_inode *n = inode_of(ino);
+	struct stat st;
+	int err;
+
+	stats_op(OP_SETATTR);
+	if (ws_read_only()) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	err = apply_setattr(n, fi ? (int)fi->fh : -1, attr, valid);
+	if (!err)
+		err = inode_stat(n, &st);
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, ws_attr_timeout);
+}
+
+static void ws_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ws_inode *n = inode_of(ino);
+	char buf[PATH_MAX + 1];
+	ssize_t len;
+	int fd;
+
+	stats_op(OP_READLINK);
+	fd = inode_fd(n);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	len = readlinkat(fd, "", buf, sizeof(buf));
+	if (len < 0)
+		len = -errno;
+	inode_fd_put(n);
+	if (len < 0) {
+		reply_err(req, (int)len);
+	} else if ((size_t)len >= sizeof(buf)) {
+		reply_err(req, -ENAMETOOLONG);
+	} else {
+		buf[len] = '\0';
+		fuse_reply_readlink(req, buf);
+	}
+}
+
+static void ws_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ws_inode *root = itab_root();
+	struct statvfs sv;
+	int fd, err;
+
+	stats_op(OP_STATFS);
+	(void)ino;
+	fd = inode_fd(root);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	err = fstatvfs(fd, &sv) < 0 ? -errno : 0;
+	inode_fd_put(root);
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+void ops_attr_register(struct fuse_lowlevel_ops *ops)
+{
+	ops->getattr = ws_getattr;
+	ops->setattr = ws_setattr;
+	ops->readlink = ws_readlink;
+	ops->statfs = ws_statfs;
+}

@@ -1,0 +1,223 @@
+/*
+** Directories: opendir, readdir, readdirplus, releasedir and fsyncdir.
+**
+** A directory handle is a DIR stream on the backing directory.  Offsets
+** handed to the kernel are the backing filesystem's own d_off cookies (on
+** ext4, hash positions), so a listing resumes at the right place even while
+** entries are being deleted, and d_ino is the backing inode number, equal to
+** the st_ino that getattr reports.
+**
+** readdirplus looks each entry up as it goes; an entry deleted between the
+** backing readdir and that lookup is skipped, as a kernel filesystem would
+** not have returned it either.  The kernel may cache listings
+** (cache_readdir): every change to a directory passes through this daemon,
+** and the kernel drops its cached listing on each one.
+*/
+#include "wsfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ws_dir {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;	/* read but not yet returned */
+};
+
+static struct ws_dir *dir_of(struct fuse_file_info *fi)
+{
+	return (struct ws_dir *)(uintptr_t)fi->fh;
+}
+
+static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ws_inode *n = inode_of(ino);
+	struct ws_dir *d;
+	int pfd, fd;
+
+	stats_op(OP_OPENDIR);
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	pfd = inode_fd(n);
+	if (pfd < 0) {
+		free(d);
+		reply_err(req, pfd);
+		return;
+	}
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	inode_fd_put(n);
+	if (fd < 0) {
+		free(d);
+		reply_err(req, fd);
+		return;
+	}
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		int err = errno;
+
+		close(fd);
+		free(d);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	inode_pin(n);
+	stats_gauge(&ws_stats.open_dirs, 1);
+	if (fuse_reply_open(req, fi) != 0) {
+		closedir(d->dp);
+		free(d);
+		inode_unpin(n);
+		stats_gauge(&ws_stats.open_dirs, -1);
+	}
+}
+
+static int is_dot(const char *name)
+{
+	return name[0] == '.' && (name[1] == '\0' ||
+				  (name[1] == '.' && name[2] == '\0'));
+}
+
+/* Adds the pending entry to the reply buffer. Returns its size, 0 to skip an
+** entry that vanished, or -errno. When it does not fit, returns a size
+** larger than REM and takes back the lookup. */
+static ssize_t add_entry(fuse_req_t req, struct ws_inode *dir, struct dirent *de,
+			 char *p, size_t rem, int plus)
+{
+	struct fuse_entry_param e;
+	size_t size;
+	int err;
+
+	if (!plus || is_dot(de->d_name)) {
+		struct stat st;
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = de->d_ino;
+		st.st_mode = (mode_t)DTTOIF(de->d_type);
+		if (!plus)
+			return (ssize_t)fuse_add_direntry(req, p, rem, de->d_name,
+							  &st, de->d_off);
+		memset(&e, 0, sizeof(e));
+		e.attr = st;
+		return (ssize_t)fuse_add_direntry_plus(req, p, rem, de->d_name,
+						       &e, de->d_off);
+	}
+	err = inode_lookup(dir, de->d_name, &e);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	size = fuse_add_direntry_plus(req, p, rem, de->d_name, &e, de->d_off);
+	if (size > rem)
+		inode_forget(inode_of(e.ino), 1);
+	return (ssize_t)size;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		       struct fuse_file_info *fi, int plus)
+{
+	struct ws_inode *dir = inode_of(ino);
+	struct ws_dir *d = dir_of(fi);
+	size_t rem = size;
+	char *buf, *p;
+	int err = 0;
+
+	buf = calloc(1, size);
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	p = buf;
+	for (;;) {
+		ssize_t used;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;
+				break;
+			}
+		}
+		used = add_entry(req, dir, d->entry, p, rem, plus);
+		if (used < 0) {
+			err = (int)-used;
+			break;
+		}
+		if ((size_t)used > rem)
+			break;
+		p += used;
+		rem -= (size_t)used;
+		d->offset = d->entry->d_off;
+		d->entry = NULL;
+	}
+	/* An error after some entries is reported on the next call instead. */
+	if (err && rem == size)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void ws_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	stats_op(OP_READDIR);
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void ws_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	stats_op(OP_READDIRPLUS);
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void ws_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct ws_dir *d = dir_of(fi);
+
+	stats_op(OP_RELEASEDIR);
+	closedir(d->dp);
+	free(d);
+	inode_unpin(inode_of(ino));
+	stats_gauge(&ws_stats.open_dirs, -1);
+	fuse_reply_err(req, 0);
+}
+
+static void ws_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	int fd = dirfd(dir_of(fi)->dp);
+	int r;
+
+	stats_op(OP_FSYNCDIR);
+	(void)ino;
+	r = datasync ? fdatasync(fd) : fsync(fd);
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+void ops_dir_register(struct fuse_lowlevel_ops *ops)
+{
+	ops->opendir = ws_opendir;
+	ops->readdir = ws_readdir;
+	ops->readdirplus = ws_readdirplus;
+	ops->releasedir = ws_releasedir;
+	ops->fsyncdir = ws_fsyncdir;
+}

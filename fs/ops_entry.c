@@ -1,0 +1,252 @@
+/*
+** Operations on directory entries: lookup/forget, mkdir, mknod, symlink,
+** link, unlink, rmdir and rename.
+**
+** Every name arrives from the kernel as a single path component and is used
+** only as the last argument of an *at() call on the parent's O_PATH
+** descriptor, never concatenated into a path, so there is nothing to walk and
+** nothing to follow.  New entries are made with the caller's filesystem
+** credentials (cred.h), and the reply's node is looked up through a
+** descriptor on the new entry rather than by its name where the syscall gives
+** us one.
+*/
+#include "cred.h"
+#include "wsfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void ws_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int err;
+
+	stats_op(OP_LOOKUP);
+	err = inode_lookup(inode_of(parent), name, &e);
+	if (err == -ENOENT) {
+		/* A cached negative entry saves the lookup storms of compilers
+		** and shells; every creation goes through us and replaces it. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = ws_entry_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void ws_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	stats_op(OP_FORGET);
+	inode_forget(inode_of(ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void ws_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++) {
+		stats_op(OP_FORGET);
+		inode_forget(inode_of(forgets[i].ino), forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+/* Runs MAKE in PARENT's directory with the caller's credentials and replies
+** with the new entry, found again by NAME. Shared by mkdir, mknod, symlink. */
+enum make_kind { MAKE_DIR, MAKE_NODE, MAKE_SYMLINK };
+
+static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      enum make_kind kind, mode_t mode, dev_t rdev,
+		      const char *target, struct fuse_entry_param *e)
+{
+	struct ws_inode *dir = inode_of(parent);
+	struct cred_saved saved;
+	int pfd, r;
+
+	if (ws_read_only())
+		return -EROFS;
+	pfd = inode_fd(dir);
+	if (pfd < 0)
+		return pfd;
+	cred_enter(req, &saved);
+	switch (kind) {
+	case MAKE_DIR:
+		r = mkdirat(pfd, name, mode);
+		break;
+	case MAKE_NODE:
+		r = mknodat(pfd, name, mode, rdev);
+		break;
+	default:
+		r = symlinkat(target, pfd, name);
+		break;
+	}
+	r = r < 0 ? -errno : 0;
+	cred_leave(&saved);
+	inode_fd_put(dir);
+	if (r)
+		return r;
+	return inode_lookup(dir, name, e);
+}
+
+static void reply_made(fuse_req_t req, int err, struct fuse_entry_param *e)
+{
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_entry(req, e);
+}
+
+static void ws_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct fuse_entry_param e;
+
+	stats_op(OP_MKDIR);
+	reply_made(req, make_entry(req, parent, name, MAKE_DIR, mode, 0, NULL, &e), &e);
+}
+
+/* Device nodes would let an agent reach hardware if the workspace were ever
+** exposed without nodev, so they are refused outright. FIFOs, sockets and
+** plain files are what tools actually make. */
+static void ws_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct fuse_entry_param e;
+
+	stats_op(OP_MKNOD);
+	if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode)) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	reply_made(req, make_entry(req, parent, name, MAKE_NODE, mode, 0, NULL, &e), &e);
+	(void)rdev;
+}
+
+static void ws_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	struct fuse_entry_param e;
+
+	stats_op(OP_SYMLINK);
+	reply_made(req, make_entry(req, parent, name, MAKE_SYMLINK, 0, 0, target, &e), &e);
+}
+
+/* linkat(AT_EMPTY_PATH) links the node itself, whatever its current name is,
+** so a rename racing with the link cannot make us link something else. */
+static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct ws_inode *n = inode_of(ino), *dir = inode_of(newparent);
+	struct fuse_entry_param e;
+	int fd, pfd, err;
+
+	stats_op(OP_LINK);
+	if (ws_read_only()) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	if (n->type == S_IFDIR) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	fd = inode_fd(n);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	pfd = inode_fd(dir);
+	if (pfd < 0) {
+		inode_fd_put(n);
+		reply_err(req, pfd);
+		return;
+	}
+	err = linkat(fd, "", pfd, newname, AT_EMPTY_PATH) < 0 ? -errno : 0;
+	inode_fd_put(dir);
+	inode_fd_put(n);
+	if (!err)
+		err = inode_lookup(dir, newname, &e);
+	reply_made(req, err, &e);
+}
+
+static int remove_entry(fuse_ino_t parent, const char *name, int flags)
+{
+	struct ws_inode *dir = inode_of(parent);
+	int pfd, r;
+
+	if (ws_read_only())
+		return -EROFS;
+	pfd = inode_fd(dir);
+	if (pfd < 0)
+		return pfd;
+	r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
+	inode_fd_put(dir);
+	return r;
+}
+
+static void ws_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	stats_op(OP_UNLINK);
+	fuse_reply_err(req, -remove_entry(parent, name, 0));
+}
+
+static void ws_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	stats_op(OP_RMDIR);
+	fuse_reply_err(req, -remove_entry(parent, name, AT_REMOVEDIR));
+}
+
+/* RENAME_WHITEOUT would make a 0/0 character device in the upper; wsfs keeps
+** its own whiteout format (layers issue), so the flag is not offered. */
+static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct ws_inode *from = inode_of(parent), *to = inode_of(newparent);
+	int ofd, nfd, err;
+
+	stats_op(OP_RENAME);
+	if (ws_read_only()) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	ofd = inode_fd(from);
+	if (ofd < 0) {
+		reply_err(req, ofd);
+		return;
+	}
+	nfd = inode_fd(to);
+	if (nfd < 0) {
+		inode_fd_put(from);
+		reply_err(req, nfd);
+		return;
+	}
+	err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
+	inode_fd_put(to);
+	inode_fd_put(from);
+	fuse_reply_err(req, -err);
+}
+
+void ops_entry_register(struct fuse_lowlevel_ops *ops)
+{
+	ops->lookup = ws_lookup;
+	ops->forget = ws_forget;
+	ops->forget_multi = ws_forget_multi;
+	ops->mkdir = ws_mkdir;
+	ops->mknod = ws_mknod;
+	ops->symlink = ws_symlink;
+	ops->link = ws_link;
+	ops->unlink = ws_unlink;
+	ops->rmdir = ws_rmdir;
+	ops->rename = ws_rename;
+}

@@ -1,0 +1,160 @@
+/*
+** Extended attributes.
+**
+** The *xattr() calls take a path, so they are aimed at /proc/self/fd/N of the
+** node's O_PATH descriptor: the kernel resolves that magic link to the node
+** itself (a symlink node included, not its target), so no name in the
+** backing tree is resolved.  Which namespaces work (user.*, trusted.*,
+** security.*) is whatever the backing filesystem allows to root.
+**
+** POSIX ACL names are refused: ACLs are not advertised (no FUSE_CAP_POSIX_ACL)
+** and, stored unseen by the kernel, they would grant nothing yet suggest
+** otherwise.
+*/
+#include "wsfs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+static int is_acl_name(const char *name)
+{
+	return strcmp(name, "system.posix_acl_access") == 0 ||
+	       strcmp(name, "system.posix_acl_default") == 0;
+}
+
+static void proc_path(int fd, char buf[32])
+{
+	snprintf(buf, 32, "/proc/self/fd/%d", fd);
+}
+
+static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	struct ws_inode *n = inode_of(ino);
+	char path[32];
+	int fd, err;
+
+	stats_op(OP_SETXATTR);
+	if (ws_read_only()) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	if (is_acl_name(name)) {
+		reply_err(req, -EOPNOTSUPP);
+		return;
+	}
+	fd = inode_fd(n);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	proc_path(fd, path);
+	err = setxattr(path, name, value, size, flags) < 0 ? -errno : 0;
+	inode_fd_put(n);
+	fuse_reply_err(req, -err);
+}
+
+/* With SIZE 0 the kernel asks only how big the value is. */
+static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct ws_inode *n = inode_of(ino);
+	char path[32];
+	char *buf = NULL;
+	ssize_t len;
+	int fd;
+
+	stats_op(OP_GETXATTR);
+	if (is_acl_name(name)) {
+		reply_err(req, -ENODATA);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	fd = inode_fd(n);
+	if (fd < 0) {
+		free(buf);
+		reply_err(req, fd);
+		return;
+	}
+	proc_path(fd, path);
+	len = getxattr(path, name, buf, size);
+	if (len < 0)
+		len = -errno;
+	inode_fd_put(n);
+	if (len < 0)
+		reply_err(req, (int)len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
+static void ws_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ws_inode *n = inode_of(ino);
+	char path[32];
+	char *buf = NULL;
+	ssize_t len;
+	int fd;
+
+	stats_op(OP_LISTXATTR);
+	if (size && !(buf = malloc(size))) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	fd = inode_fd(n);
+	if (fd < 0) {
+		free(buf);
+		reply_err(req, fd);
+		return;
+	}
+	proc_path(fd, path);
+	len = listxattr(path, buf, size);
+	if (len < 0)
+		len = -errno;
+	inode_fd_put(n);
+	if (len < 0)
+		reply_err(req, (int)len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
+static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct ws_inode *n = inode_of(ino);
+	char path[32];
+	int fd, err;
+
+	stats_op(OP_REMOVEXATTR);
+	if (ws_read_only()) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	fd = inode_fd(n);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	proc_path(fd, path);
+	err = removexattr(path, name) < 0 ? -errno : 0;
+	inode_fd_put(n);
+	fuse_reply_err(req, -err);
+}
+
+void ops_xattr_register(struct fuse_lowlevel_ops *ops)
+{
+	ops->setxattr = ws_setxattr;
+	ops->getxattr = ws_getxattr;
+	ops->listxattr = ws_listxattr;
+	ops->removexattr = ws_removexattr;
+}

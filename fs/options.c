@@ -1,0 +1,303 @@
+/*
+** Parsing of the daemon's command line.
+**
+** libfuse's fuse_opt does the tokenising.  wsfs's own keys are consumed
+** here; libfuse's pass through to fuse_parse_cmdline() and
+** fuse_session_new().  Two options are forced rather than offered:
+** default_permissions, because the daemon acts as root and relies on the
+** kernel to check the caller's permissions, and nosuid/nodev, because an
+** agent must not gain privilege or reach devices through its workspace, so
+** `suid` and `dev` are refused.
+*/
+#include "options.h"
+#include "registry.h"
+#include "util.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+enum {
+	KEY_NONOPT_, KEY_RO, KEY_REFUSE, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
+};
+
+/* fuse_opt hands one pointer to both the offsets and the key callback, so
+** the options being filled sit at the start of the parser's state. */
+struct parse_state {
+	struct ws_options o;
+	struct ws_options *opt;
+	char *positional[3];
+	int npositional;
+	unsigned long fd_cache;
+	int failed;
+};
+
+static const struct fuse_opt ws_opt_spec[] = {
+	{ "upper=%s", offsetof(struct parse_state, o.upper), 0 },
+	{ "name=%s", offsetof(struct parse_state, o.name), 0 },
+	{ "state=%s", offsetof(struct parse_state, o.state), 0 },
+	{ "timeout=%lf", offsetof(struct parse_state, o.timeout), 0 },
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("suid", KEY_REFUSE),
+	FUSE_OPT_KEY("dev", KEY_REFUSE),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFPERM),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static const struct fuse_opt ws_fd_cache_spec[] = {
+	{ "fd_cache=%lu", offsetof(struct parse_state, fd_cache), 0 },
+	FUSE_OPT_END
+};
+
+static int parse_key(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct parse_state *ps = data;
+
+	(void)out;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (ps->npositional == 2) {
+			fprintf(stderr, "wsfs: too many arguments: '%s'\n", arg);
+			ps->failed = 1;
+			return -1;
+		}
+		ps->positional[ps->npositional] = strdup(arg);
+		if (!ps->positional[ps->npositional]) {
+			ps->failed = 1;
+			return -1;
+		}
+		ps->npositional++;
+		return 0;
+	case KEY_RO:
+		ps->o.read_only = 1;
+		return 1;
+	case KEY_REFUSE:
+		fprintf(stderr, "wsfs: option '%s' is not allowed: workspaces are "
+			"always mounted nosuid,nodev\n", arg);
+		ps->failed = 1;
+		return -1;
+	case KEY_DEFPERM:
+		return 0;	/* always added below */
+	case KEY_HELP:
+		ps->o.show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		ps->o.show_version = 1;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+void options_usage(const char *prog)
+{
+	printf("usage: %s [-f] [-d] [-o OPTION[,OPTION...]] [UPPER] MOUNTPOINT\n\n"
+	       "wsfs options:\n"
+	       "    -o upper=DIR       writable backing directory (or UPPER)\n"
+	       "    -o name=NAME       workspace name (default: mountpoint's basename)\n"
+	       "    -o state=DIR       state directory (default: $WSFS_STATE or /var/lib/wsfs)\n"
+	       "    -o timeout=SECS    kernel entry/attribute cache timeout (default 86400)\n"
+	       "    -o fd_cache=N      cached backing descriptors (default: half the fd limit)\n"
+	       "    -o ro              read-only workspace\n\n"
+	       "libfuse options:\n", prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static size_t default_fd_cache(void)
+{
+	struct rlimit rl;
+	size_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 8192;
+	n = (size_t)rl.rlim_cur / 2;
+	if (n < 64)
+		n = 64;
+	if (n > 65536)
+		n = 65536;
+	return n;
+}
+
+static int resolve_dir(const char *what, const char *path, char **out)
+{
+	char *real = realpath(path, NULL);
+
+	if (!real) {
+		fprintf(stderr, "wsfs: %s '%s': %s\n", what, path, strerror(errno));
+		return -1;
+	}
+	free(*out);
+	*out = real;
+	return 0;
+}
+
+/* mount.fuse3 passes the fstab source first; "wsfs" or "none" mean none. */
+static int take_positional(struct parse_state *ps)
+{
+	struct ws_options *opt = ps->opt;
+	const char *source = NULL, *mnt;
+
+	if (ps->npositional == 0) {
+		fprintf(stderr, "wsfs: no mountpoint given (see wsfs --help)\n");
+		return -1;
+	}
+	mnt = ps->positional[ps->npositional - 1];
+	if (ps->npositional == 2)
+		source = ps->positional[0];
+	if (source && strcmp(source, "wsfs") != 0 && strcmp(source, "none") != 0 &&
+	    !opt->upper) {
+		opt->upper = strdup(source);
+		if (!opt->upper)
+			return -1;
+	}
+	if (!opt->upper) {
+		fprintf(stderr, "wsfs: no upper directory: give -o upper=DIR\n");
+		return -1;
+	}
+	if (resolve_dir("mountpoint", mnt, &opt->mountpoint) < 0 ||
+	    resolve_dir("upper directory", opt->upper, &opt->upper) < 0)
+		return -1;
+	return 0;
+}
+
+static int choose_name(struct ws_options *opt)
+{
+	if (!opt->name) {
+		char *copy = strdup(opt->mountpoint);
+
+		if (!copy)
+			return -1;
+		opt->name = strdup(basename(copy));
+		free(copy);
+		if (!opt->name)
+			return -1;
+		if (!ws_name_valid(opt->name)) {
+			fprintf(stderr, "wsfs: cannot use the mountpoint's name '%s' "
+				"as a workspace name; give -o name=NAME\n", opt->name);
+			return -1;
+		}
+	}
+	if (!ws_name_valid(opt->name)) {
+		fprintf(stderr, "wsfs: invalid workspace name '%s': use 1-%d of "
+			"A-Z a-z 0-9 . _ - (not starting with . or -)\n",
+			opt->name, WS_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_fuse_defaults(struct fuse_args *args, const struct ws_options *opt)
+{
+	char fsname[WS_NAME_MAX + 32];
+
+	snprintf(fsname, sizeof(fsname), "-ofsname=wsfs:%s,subtype=wsfs", opt->name);
+	if (fuse_opt_add_arg(args, "-odefault_permissions") < 0 ||
+	    fuse_opt_add_arg(args, fsname) < 0 ||
+	    fuse_opt_add_arg(args, opt->mountpoint) < 0)
+		return -1;
+	return 0;
+}
+
+/* The daemon changes to / when it detaches, so a relative state directory is
+** anchored to the caller's working directory first. */
+static int absolute_state_dir(struct ws_options *opt)
+{
+	const char *dir = registry_default_dir(opt->state);
+	char cwd[PATH_MAX], *abs;
+
+	if (dir[0] == '/') {
+		abs = strdup(dir);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd))) {
+			fprintf(stderr, "wsfs: getcwd: %s\n", strerror(errno));
+			return -1;
+		}
+		if (asprintf(&abs, "%s/%s", cwd, dir) < 0)
+			abs = NULL;
+	}
+	if (!abs)
+		return -1;
+	free(opt->state);
+	opt->state = abs;
+	return 0;
+}
+
+static int parse_cmdline(struct fuse_args *args, struct ws_options *opt)
+{
+	struct fuse_cmdline_opts co;
+
+	memset(&co, 0, sizeof(co));
+	if (fuse_parse_cmdline(args, &co) != 0)
+		return -1;
+	opt->foreground = co.foreground;
+	opt->debug = co.debug;
+	opt->singlethread = co.singlethread;
+	opt->clone_fd = co.clone_fd;
+	opt->max_threads = co.max_threads;
+	opt->max_idle_threads = co.max_idle_threads;
+	free(co.mountpoint);
+	return 0;
+}
+
+int options_parse(struct fuse_args *args, struct ws_options *opt)
+{
+	struct parse_state ps;
+	int ret = -1;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.opt = opt;
+	ps.o.timeout = -1;
+	if (fuse_opt_parse(args, &ps, ws_opt_spec, parse_key) < 0 ||
+	    fuse_opt_parse(args, &ps, ws_fd_cache_spec, NULL) < 0)
+		ps.failed = 1;
+	*opt = ps.o;
+	if (ps.failed)
+		goto out;
+	if (opt->show_help || opt->show_version) {
+		ret = 0;
+		goto out;
+	}
+	if (opt->timeout < 0)
+		opt->timeout = 86400.0;
+	if (opt->timeout > 1e7) {
+		fprintf(stderr, "wsfs: timeout=%g is out of range (0..10000000)\n",
+			opt->timeout);
+		goto out;
+	}
+	opt->fd_cache = ps.fd_cache ? ps.fd_cache : default_fd_cache();
+	if (opt->fd_cache < 16) {
+		fprintf(stderr, "wsfs: fd_cache=%zu is too small (minimum 16)\n",
+			opt->fd_cache);
+		goto out;
+	}
+	if (take_positional(&ps) < 0 || choose_name(opt) < 0)
+		goto out;
+	if (absolute_state_dir(opt) < 0 || add_fuse_defaults(args, opt) < 0 ||
+	    parse_cmdline(args, opt) < 0)
+		goto out;
+	ret = 0;
+out:
+	for (int i = 0; i < ps.npositional; i++)
+		free(ps.positional[i]);
+	return ret;
+}
+
+void options_free(struct ws_options *opt)
+{
+	free(opt->upper);
+	free(opt->mountpoint);
+	free(opt->name);
+	free(opt->state);
+	memset(opt, 0, sizeof(*opt));
+}

@@ -1,0 +1,47 @@
+/*
+** What every operation file shares: the daemon's configuration and the
+** registration of the operation handlers.
+**
+** Operations are grouped by family, one small function per operation, as in
+** libfuse's passthrough_ll: entries (ops_entry.c), attributes (ops_attr.c),
+** extended attributes (ops_xattr.c), files and I/O (ops_file.c) and
+** directories (ops_dir.c).  Each family fills its part of the operation
+** table through a *_register() function so main.c need not know them all.
+**
+** The request path of later features (layer policy, quota reservation,
+** audit) plugs in between the resolve step (inode_fd) and the one backing
+** syscall each handler makes; see docs/DESIGN.md.
+*/
+#ifndef WSFS_H
+#define WSFS_H
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+
+#include "inode.h"
+#include "options.h"
+#include "stats.h"
+
+extern const struct ws_options *ws_opt;
+
+void ops_entry_register(struct fuse_lowlevel_ops *ops);
+void ops_attr_register(struct fuse_lowlevel_ops *ops);
+void ops_xattr_register(struct fuse_lowlevel_ops *ops);
+void ops_file_register(struct fuse_lowlevel_ops *ops);
+void ops_dir_register(struct fuse_lowlevel_ops *ops);
+
+/* Replies with an error, mapping 0 / positive values defensively to EIO so a
+** bug can never look like success. */
+static inline void reply_err(fuse_req_t req, int neg_errno)
+{
+	fuse_reply_err(req, neg_errno < 0 ? -neg_errno : EIO);
+}
+
+/* The daemon refuses every change when mounted read-only, even if a request
+** slips past the kernel's own MS_RDONLY check. */
+static inline int ws_read_only(void)
+{
+	return ws_opt->read_only;
+}
+
+#endif
