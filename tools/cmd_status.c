@@ -1,0 +1,438 @@
+/*
+** wsctl status NAME: ask a running daemon for its figures.
+**
+** The registry says where the daemon's control socket is and, through the
+** lock, whether anyone is there to answer; only then is the socket tried, so
+** a dead workspace gets a message about the daemon rather than a connection
+** error.  The reply is the protocol's flat "key value" list (ctl_proto.h).
+** Keys are printed in the order the daemon sent them and unknown keys are
+** shown as they come, so a daemon that learns a new counter needs no wsctl
+** change.  Only a few well-known keys get friendlier formatting, and the
+** "ops.<op>" family is grouped, as a list for people and as a nested object
+** for JSON consumers.
+*/
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl_proto.h"
+#include "util.h"
+#include "wsctl.h"
+
+#define OPS_PREFIX "ops."
+#define OPS_PREFIX_LEN (sizeof(OPS_PREFIX) - 1)
+
+struct kv {
+	const char *key;
+	const char *val;
+};
+
+struct reply {
+	struct kv *kv;
+	size_t n;
+	const char *error;	/* set for an "error MSG" reply */
+};
+
+static int is_op(const struct kv *kv)
+{
+	return strncmp(kv->key, OPS_PREFIX, OPS_PREFIX_LEN) == 0;
+}
+
+/* Splits REPLY in place into its status line and key/value lines. */
+static int parse_reply(char *text, struct reply *r)
+{
+	char *line = text, *nl, *sp;
+	size_t cap = 0;
+	struct kv *nkv;
+
+	memset(r, 0, sizeof(*r));
+	nl = strchr(line, '\n');
+	if (nl != NULL)
+		*nl = '\0';
+	if (strncmp(line, "error ", 6) == 0) {
+		r->error = line + 6;
+		return 0;
+	}
+	if (strcmp(line, "ok") != 0 || nl == NULL)
+		return -EPROTO;
+	for (line = nl + 1; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl == NULL)
+			nl = line + strlen(line) - 1;
+		else
+			*nl = '\0';
+		if (*line == '\0')
+			continue;
+		if (r->n == cap) {
+			cap = cap ? cap * 2 : 32;
+			nkv = reallocarray(r->kv, cap, sizeof(*nkv));
+			if (nkv == NULL)
+				return -ENOMEM;
+			r->kv = nkv;
+		}
+		sp = strchr(line, ' ');
+		if (sp != NULL)
+			*sp = '\0';
+		r->kv[r->n].key = line;
+		r->kv[r->n].val = sp ? sp + 1 : "";
+		r->n++;
+	}
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -EINVAL;
+}
+
+static void format_duration(const char *val, char *buf, size_t len)
+{
+	unsigned long long t, d, h, m, s;
+	double secs;
+	char *end;
+
+	secs = strtod(val, &end);
+	if (end == val || *end != '\0' || !(secs >= 0) || secs > 1e15) {
+		snprintf(buf, len, "%s", val);
+		return;
+	}
+	if (secs < 60) {
+		snprintf(buf, len, "%.1fs", secs);
+		return;
+	}
+	t = (unsigned long long)secs;
+	d = t / 86400;
+	h = t / 3600 % 24;
+	m = t / 60 % 60;
+	s = t % 60;
+	if (d > 0)
+		snprintf(buf, len, "%llud %02lluh %02llum %02llus", d, h, m, s);
+	else if (h > 0)
+		snprintf(buf, len, "%lluh %02llum %02llus", h, m, s);
+	else
+		snprintf(buf, len, "%llum %02llus", m, s);
+}
+
+static void format_bytes(const char *val, char *buf, size_t len)
+{
+	static const char *const units[] = {
+		"KiB", "MiB", "GiB", "TiB", "PiB",
+	};
+	uint64_t n;
+	double v;
+	size_t u = 0;
+
+	if (parse_u64(val, &n) < 0 || n < 1024) {
+		snprintf(buf, len, "%s", val);
+		return;
+	}
+	v = (double)n / 1024;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%s (%.1f %s)", val, v, units[u]);
+}
+
+static void format_time(const char *val, char *buf, size_t len)
+{
+	char date[64];
+	uint64_t n;
+	time_t t;
+	struct tm tm;
+
+	if (parse_u64(val, &n) < 0 || n > INT64_MAX) {
+		snprintf(buf, len, "%s", val);
+		return;
+	}
+	t = (time_t)n;
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S %z", &tm) == 0) {
+		snprintf(buf, len, "%s", val);
+		return;
+	}
+	snprintf(buf, len, "%s (%s)", val, date);
+}
+
+/* The label shown for KEY: uptime_s is shown formatted, so not in seconds. */
+static const char *human_key(const char *key)
+{
+	return strcmp(key, "uptime_s") == 0 ? "uptime" : key;
+}
+
+static void human_value(const struct kv *kv, char *buf, size_t len)
+{
+	if (strcmp(kv->key, "uptime_s") == 0)
+		format_duration(kv->val, buf, len);
+	else if (strcmp(kv->key, "bytes_read") == 0 ||
+		 strcmp(kv->key, "bytes_written") == 0)
+		format_bytes(kv->val, buf, len);
+	else if (strcmp(kv->key, "start_time") == 0)
+		format_time(kv->val, buf, len);
+	else
+		snprintf(buf, len, "%s", kv->val);
+}
+
+static void print_label(const char *key, int width)
+{
+	/* Values start one column after the colon of the longest key. */
+	wsctl_print_cell(stdout, key, 0);
+	fputc(':', stdout);
+	wsctl_print_cell(stdout, "", width - (int)strlen(key) + 1);
+}
+
+static void print_ops(const struct reply *r)
+{
+	int kw = 0, vw = 0;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		if (!is_op(&r->kv[i]))
+			continue;
+		if ((int)strlen(r->kv[i].key + OPS_PREFIX_LEN) > kw)
+			kw = (int)strlen(r->kv[i].key + OPS_PREFIX_LEN);
+		if ((int)strlen(r->kv[i].val) > vw)
+			vw = (int)strlen(r->kv[i].val);
+	}
+	fputs("ops:\n", stdout);
+	for (i = 0; i < r->n; i++) {
+		if (!is_op(&r->kv[i]))
+			continue;
+		fputs("  ", stdout);
+		wsctl_print_cell(stdout, r->kv[i].key + OPS_PREFIX_LEN, kw + 2);
+		fprintf(stdout, "%*s", vw - (int)strlen(r->kv[i].val), "");
+		wsctl_print_cell(stdout, r->kv[i].val, 0);
+		fputc('\n', stdout);
+	}
+}
+
+static void print_human(const struct reply *r)
+{
+	char val[PATH_MAX + 64];
+	int width = 3, ops_done = 0;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		if (!is_op(&r->kv[i]) &&
+		    (int)strlen(human_key(r->kv[i].key)) > width)
+			width = (int)strlen(human_key(r->kv[i].key));
+	}
+	for (i = 0; i < r->n; i++) {
+		if (is_op(&r->kv[i])) {
+			if (!ops_done)
+				print_ops(r);
+			ops_done = 1;
+			continue;
+		}
+		human_value(&r->kv[i], val, sizeof(val));
+		if (val[0] == '\0') {
+			wsctl_print_cell(stdout, human_key(r->kv[i].key), 0);
+			fputs(":\n", stdout);
+			continue;
+		}
+		print_label(human_key(r->kv[i].key), width);
+		wsctl_print_cell(stdout, val, 0);
+		fputc('\n', stdout);
+	}
+	if (!ops_done) {
+		print_label("ops", width);
+		fputs("none\n", stdout);
+	}
+}
+
+static int skip_digits(const char **p)
+{
+	const char *start = *p;
+
+	while (**p >= '0' && **p <= '9')
+		(*p)++;
+	return *p > start;
+}
+
+/* Exactly the JSON number grammar (RFC 8259 section 6), so whatever is
+** printed bare is guaranteed to parse. */
+static int is_json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (!skip_digits(&s))
+		return 0;
+	if (*s == '.') {
+		s++;
+		if (!skip_digits(&s))
+			return 0;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!skip_digits(&s))
+			return 0;
+	}
+	return *s == '\0';
+}
+
+/* Keys whose values are text even when they look numeric: a workspace may
+** well be named "2024". */
+static int is_text_key(const char *key)
+{
+	static const char *const text[] = {
+		"name", "mountpoint", "upper", "socket", "state",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+		if (strcmp(key, text[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void json_value(const char *key, const char *val)
+{
+	if (!is_text_key(key) && is_json_number(val))
+		fputs(val, stdout);
+	else
+		json_write_string(stdout, val);
+}
+
+static void print_json_ops(const struct reply *r)
+{
+	const char *sep = "\n";
+	size_t i;
+
+	fputs("  \"ops\": {", stdout);
+	for (i = 0; i < r->n; i++) {
+		if (!is_op(&r->kv[i]))
+			continue;
+		printf("%s    ", sep);
+		json_write_string(stdout, r->kv[i].key + OPS_PREFIX_LEN);
+		fputs(": ", stdout);
+		json_value(r->kv[i].key, r->kv[i].val);
+		sep = ",\n";
+	}
+	fputs(*sep == ',' ? "\n  }" : "}", stdout);
+}
+
+static void print_json(const struct reply *r)
+{
+	const char *sep = "\n";
+	int ops_done = 0;
+	size_t i;
+
+	fputc('{', stdout);
+	for (i = 0; i < r->n; i++) {
+		if (is_op(&r->kv[i]) && ops_done)
+			continue;
+		fputs(sep, stdout);
+		sep = ",\n";
+		if (is_op(&r->kv[i])) {
+			print_json_ops(r);
+			ops_done = 1;
+			continue;
+		}
+		fputs("  ", stdout);
+		json_write_string(stdout, r->kv[i].key);
+		fputs(": ", stdout);
+		json_value(r->kv[i].key, r->kv[i].val);
+	}
+	if (!ops_done) {
+		fputs(sep, stdout);
+		print_json_ops(r);
+	}
+	fputs("\n}\n", stdout);
+}
+
+/* Finds NAME in the registry and checks its daemon is alive. */
+static int lookup(const struct wsctl *ctx, const char *name, struct ws_mount *m)
+{
+	struct registry *reg;
+	int rc;
+
+	rc = wsctl_open_registry(ctx, &reg);
+	if (rc != 0)
+		return rc;
+	rc = registry_get(reg, name, m);
+	registry_close(reg);
+	if (rc == -ENOENT) {
+		wsctl_err("no workspace named '%s' in %s", name,
+			  ctx->state_dir);
+		return WSCTL_ERR;
+	}
+	if (rc < 0) {
+		wsctl_err("cannot read the registry in %s: %s", ctx->state_dir,
+			  strerror(-rc));
+		return WSCTL_ERR;
+	}
+	if (!m->live) {
+		wsctl_err("workspace '%s' is not running (its daemon, pid %ld, "
+			  "is gone)", name, (long)m->pid);
+		return WSCTL_ERR;
+	}
+	return 0;
+}
+
+static int show(const struct ws_mount *m, char *text, int json)
+{
+	struct reply r;
+	int rc;
+
+	rc = parse_reply(text, &r);
+	if (rc < 0) {
+		free(r.kv);
+		if (rc == -ENOMEM)
+			wsctl_err("out of memory");
+		else
+			wsctl_err("malformed reply from the daemon at %s",
+				  m->socket);
+		return WSCTL_ERR;
+	}
+	if (r.error != NULL) {
+		free(r.kv);
+		wsctl_err("%s", r.error);
+		return WSCTL_ERR;
+	}
+	if (json)
+		print_json(&r);
+	else
+		print_human(&r);
+	free(r.kv);
+	return WSCTL_OK;
+}
+
+int cmd_status(const struct wsctl *ctx, int argc, char **argv)
+{
+	char err[PATH_MAX + 128];
+	const char *name = NULL;
+	struct ws_mount m;
+	char *text;
+	int json, rc;
+
+	rc = wsctl_parse_args(argc, argv, &json, &name);
+	if (rc != 0)
+		return rc < 0 ? WSCTL_OK : rc;
+	if (!ws_name_valid(name))
+		return wsctl_usage_err("status", "invalid workspace name '%s'",
+				       name);
+	rc = lookup(ctx, name, &m);
+	if (rc != 0)
+		return rc;
+	if (ctl_request(m.socket, "status", &text, err, sizeof(err)) < 0) {
+		wsctl_err("%s", err);
+		return WSCTL_ERR;
+	}
+	rc = show(&m, text, json);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,252 @@
+/*
+** wsctl: the operator's view of the wsfs workspaces on a host.
+**
+** wsctl links only libwsstate (the registry and the control-socket client),
+** never libfuse, so it runs anywhere the state directory is reachable.  It
+** learns which workspaces exist from state.db, whether each is alive from
+** its lock (see registry.c), and anything live from the daemon itself over
+** the control socket.
+**
+** Subcommands follow git's builtin pattern: one function per command in its
+** own file, dispatched from the table below.  Exit status is 0 on success,
+** 1 for a runtime failure and 2 for a bad command line, and every error is
+** a single stderr line starting "wsctl: " so scripts can rely on both.
+*/
+#include "wsctl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define GLOBAL_USAGE "wsctl [--state DIR] COMMAND [ARGS]"
+
+static const struct wsctl_cmd commands[] = {
+	{ "ls", cmd_ls, "[--json]", "list the registered workspaces" },
+	{ "status", cmd_status, "NAME [--json]",
+	  "show a running workspace's mount and counters" },
+	{ "help", cmd_help, "[COMMAND]",
+	  "show this help or a command's usage" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct wsctl_cmd *wsctl_find_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+void wsctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("wsctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int wsctl_usage_err(const char *cmd, const char *fmt, ...)
+{
+	const struct wsctl_cmd *c = cmd ? wsctl_find_cmd(cmd) : NULL;
+	va_list ap;
+
+	fputs("wsctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (c != NULL)
+		fprintf(stderr, "; usage: wsctl [--state DIR] %s %s\n", c->name,
+			c->args);
+	else
+		fputs("; usage: " GLOBAL_USAGE "\n", stderr);
+	return WSCTL_USAGE;
+}
+
+static void print_help(FILE *out)
+{
+	char synopsis[64];
+	size_t i;
+
+	fputs("usage: " GLOBAL_USAGE "\n\n"
+	      "Inspect the wsfs workspaces registered in a state directory.\n\n"
+	      "Commands:\n", out);
+	for (i = 0; i < N_COMMANDS; i++) {
+		snprintf(synopsis, sizeof(synopsis), "%s %s", commands[i].name,
+			 commands[i].args);
+		fprintf(out, "  %-22s %s\n", synopsis, commands[i].summary);
+	}
+	fputs("\nOptions:\n"
+	      "  --state DIR            state directory (default:\n"
+	      "                         $WSFS_STATE, else /var/lib/wsfs)\n"
+	      "  -h, --help             show this help\n"
+	      "  -V, --version          show the version\n", out);
+}
+
+static void print_cmd_help(FILE *out, const struct wsctl_cmd *c)
+{
+	if (c == NULL) {
+		print_help(out);
+		return;
+	}
+	fprintf(out, "usage: wsctl [--state DIR] %s %s\n\n%c%s.\n", c->name,
+		c->args, toupper((unsigned char)c->summary[0]), c->summary + 1);
+}
+
+int cmd_help(const struct wsctl *ctx, int argc, char **argv)
+{
+	const struct wsctl_cmd *c;
+
+	if (argc > 2)
+		return wsctl_usage_err("help", "too many arguments");
+	if (argc < 2) {
+		print_help(stdout);
+		return WSCTL_OK;
+	}
+	c = wsctl_find_cmd(argv[1]);
+	if (c == NULL)
+		return wsctl_usage_err(NULL, "unknown command '%s'", argv[1]);
+	print_cmd_help(stdout, c);
+	return WSCTL_OK;
+}
+
+static int parse_option(char **argv, const char *arg, int *json)
+{
+	if (json != NULL && strcmp(arg, "--json") == 0) {
+		*json = 1;
+		return 0;
+	}
+	if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+		print_cmd_help(stdout, wsctl_find_cmd(argv[0]));
+		return -1;
+	}
+	return wsctl_usage_err(argv[0], "unknown option '%s'", arg);
+}
+
+int wsctl_parse_args(int argc, char **argv, int *json, const char **name)
+{
+	int i, npos = 0, opts_done = 0, rc;
+
+	if (json != NULL)
+		*json = 0;
+	for (i = 1; i < argc; i++) {
+		if (!opts_done && strcmp(argv[i], "--") == 0) {
+			opts_done = 1;
+			continue;
+		}
+		if (!opts_done && argv[i][0] == '-' && argv[i][1] != '\0') {
+			rc = parse_option(argv, argv[i], json);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (name == NULL || npos > 0)
+			return wsctl_usage_err(argv[0], "unexpected argument "
+					       "'%s'", argv[i]);
+		*name = argv[i];
+		npos++;
+	}
+	if (name != NULL && npos == 0)
+		return wsctl_usage_err(argv[0], "missing workspace name");
+	return 0;
+}
+
+int wsctl_open_registry(const struct wsctl *ctx, struct registry **reg)
+{
+	char err[PATH_MAX + 128];
+
+	if (registry_open(ctx->state_dir, 0, reg, err, sizeof(err)) < 0) {
+		wsctl_err("%s", err);
+		return WSCTL_ERR;
+	}
+	return 0;
+}
+
+void wsctl_print_cell(FILE *out, const char *s, int width)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++, n++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+	for (; n < width; n++)
+		fputc(' ', out);
+}
+
+/*
+** Strips the global options.  Returns -1 to continue with the command at
+** argv[*next], or an exit status.
+*/
+static int parse_global(int argc, char **argv, const char **state, int *next)
+{
+	const char *arg;
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		arg = argv[i];
+		if (strcmp(arg, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(arg, "--state") == 0) {
+			if (i + 1 >= argc)
+				return wsctl_usage_err(NULL, "option '--state' "
+						       "needs a directory");
+			*state = argv[++i];
+		} else if (strncmp(arg, "--state=", 8) == 0) {
+			*state = arg + 8;
+		} else if (strcmp(arg, "-h") == 0 ||
+			   strcmp(arg, "--help") == 0) {
+			print_help(stdout);
+			return WSCTL_OK;
+		} else if (strcmp(arg, "-V") == 0 ||
+			   strcmp(arg, "--version") == 0) {
+			puts("wsctl " WSFS_VERSION);
+			return WSCTL_OK;
+		} else {
+			return wsctl_usage_err(NULL, "unknown option '%s'",
+					       arg);
+		}
+		if (**state == '\0')
+			return wsctl_usage_err(NULL, "empty state directory");
+	}
+	*next = i;
+	return -1;
+}
+
+/* Output goes through stdio; a full disk or closed pipe must not turn into
+** a silent exit 0. */
+static int finish_output(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		wsctl_err("error writing output: %s", strerror(errno));
+		return WSCTL_ERR;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const struct wsctl_cmd *cmd;
+	const char *state = NULL;
+	struct wsctl ctx;
+	int next = 0, rc;
+
+	rc = parse_global(argc, argv, &state, &next);
+	if (rc >= 0)
+		return finish_output(rc);
+	if (next >= argc)
+		return wsctl_usage_err(NULL, "no command given");
+	cmd = wsctl_find_cmd(argv[next]);
+	if (cmd == NULL)
+		return wsctl_usage_err(NULL, "unknown command '%s'",
+				       argv[next]);
+	ctx.state_dir = registry_default_dir(state);
+	return finish_output(cmd->run(&ctx, argc - next, argv + next));
+}

@@ -1,0 +1,59 @@
+/*
+** Internals shared by wsctl's subcommands.
+**
+** Each subcommand lives in its own cmd_<name>.c and is listed in the table in
+** wsctl.c; main() strips the global options and hands the command its own
+** argv, with argv[0] being the command word.  Commands return an exit status
+** directly, so the whole program has exactly three outcomes.
+*/
+#ifndef WSFS_WSCTL_H
+#define WSFS_WSCTL_H
+
+#include <stdio.h>
+
+#include "registry.h"
+
+#define WSCTL_OK	0	/* success */
+#define WSCTL_ERR	1	/* runtime error: no state dir, dead daemon */
+#define WSCTL_USAGE	2	/* the command line itself is wrong */
+
+struct wsctl {
+	const char *state_dir;
+};
+
+struct wsctl_cmd {
+	const char *name;
+	int (*run)(const struct wsctl *ctx, int argc, char **argv);
+	const char *args;	/* argument synopsis, e.g. "NAME [--json]" */
+	const char *summary;
+};
+
+int cmd_ls(const struct wsctl *ctx, int argc, char **argv);
+int cmd_status(const struct wsctl *ctx, int argc, char **argv);
+int cmd_help(const struct wsctl *ctx, int argc, char **argv);
+
+const struct wsctl_cmd *wsctl_find_cmd(const char *name);
+
+/* Prints "wsctl: MESSAGE" as one line on stderr. */
+void wsctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "wsctl: MESSAGE; usage: ..." for command CMD (NULL: the global
+** usage) and returns WSCTL_USAGE. */
+int wsctl_usage_err(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parses a subcommand's argv: --json (if JSON is non-NULL), -h/--help, and
+** exactly one positional NAME if NAME is non-NULL, none otherwise.  Returns
+** 0 to proceed, WSCTL_USAGE after reporting an error, or -1 after printing
+** the command's help (the command then exits 0). */
+int wsctl_parse_args(int argc, char **argv, int *json, const char **name);
+
+/* Opens the registry without creating it; reports errors itself and returns
+** WSCTL_ERR, else 0. */
+int wsctl_open_registry(const struct wsctl *ctx, struct registry **reg);
+
+/* Writes S to OUT with control bytes shown as '?', so a hostile path cannot
+** rewrite the terminal or fake table rows; pads to WIDTH bytes. */
+void wsctl_print_cell(FILE *out, const char *s, int width);
+
+#endif
