@@ -23,6 +23,7 @@
 #include "inode.h"
 #include "log.h"
 #include "registry.h"
+#include "setid.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -249,6 +250,7 @@ static int start_session(struct ws_daemon *d, struct fuse_args *args,
 		return -1;
 	}
 	d->mounted = 1;
+	ws_session = d->se;
 	return 0;
 }
 
@@ -306,6 +308,7 @@ static void teardown(struct ws_daemon *d)
 	if (d->ctl)
 		ctl_server_stop(d->ctl);
 	if (d->se) {
+		ws_session = NULL;
 		if (d->mounted)
 			fuse_session_unmount(d->se);
 		fuse_remove_signal_handlers(d->se);

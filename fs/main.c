@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 const struct ws_options *ws_opt;
 
@@ -26,10 +27,10 @@ const struct ws_options *ws_opt;
 static void ws_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_POSIX_LOCKS |
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ | FUSE_CAP_POSIX_LOCKS |
 			FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_EXPORT_SUPPORT |
 			FUSE_CAP_POSIX_ACL | FUSE_CAP_HANDLE_KILLPRIV);
-	conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+	conn->want |= conn->capable & (
 				       FUSE_CAP_PARALLEL_DIROPS |
 				       FUSE_CAP_READDIRPLUS |
 				       FUSE_CAP_READDIRPLUS_AUTO |
@@ -59,6 +60,9 @@ int main(int argc, char *argv[])
 	memset(&opt, 0, sizeof(opt));
 	memset(&ops, 0, sizeof(ops));
 	raise_fd_limit();
+	/* The kernel has already applied the caller's umask to every mode we
+	** receive; applying the daemon's own on top would apply it twice. */
+	umask(0);
 	if (options_parse(&args, &opt) < 0) {
 		fuse_opt_free_args(&args);
 		options_free(&opt);

@@ -12,6 +12,7 @@
 ** chown and chmod) are enforced by the kernel before the request reaches us,
 ** because wsfs always mounts with default_permissions.
 */
+#include "setid.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -78,8 +79,8 @@ static int set_times(int fd, int ofd, const struct stat *attr, int valid)
 	return utimensat(fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
-static int apply_setattr(struct ws_inode *n, int ofd, const struct stat *attr,
-			 int valid)
+static int apply_setattr(fuse_req_t req, struct ws_inode *n, int ofd,
+			 const struct stat *attr, int valid)
 {
 	int fd, err = 0;
 
@@ -95,8 +96,11 @@ static int apply_setattr(struct ws_inode *n, int ofd, const struct stat *attr,
 		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			err = -errno;
 	}
-	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+	if (!err && (valid & FUSE_SET_ATTR_SIZE)) {
 		err = set_size(fd, ofd, attr->st_size);
+		if (!err)
+			setid_after_truncate(req, fd);
+	}
 	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		err = set_times(fd, ofd, attr, valid);
@@ -116,7 +120,7 @@ static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		reply_err(req, -EROFS);
 		return;
 	}
-	err = apply_setattr(n, fi ? (int)fi->fh : -1, attr, valid);
+	err = apply_setattr(req, n, fi ? (int)fi->fh : -1, attr, valid);
 	if (!err)
 		err = inode_stat(n, &st);
 	if (err)

@@ -15,6 +15,7 @@
 ** that a later quota can fail the very write() that crosses it.
 */
 #include "cred.h"
+#include "setid.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -183,7 +184,6 @@ static void ws_write_buf(fuse_req_t req, fuse_ino_t ino,
 	ssize_t res;
 
 	stats_op(OP_WRITE);
-	(void)ino;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = (int)fi->fh;
 	out.buf[0].pos = off;
@@ -193,6 +193,7 @@ static void ws_write_buf(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	stats_add(&ws_stats.bytes_written, (uint64_t)res);
+	setid_after_write(req, ino, (int)fi->fh);
 	fuse_reply_write(req, (size_t)res);
 }
 

@@ -96,6 +96,59 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
+/* The backing fs lists trusted.* names to us because we are root; the
+** kernel would hide them from a caller without CAP_SYS_ADMIN, and for FUSE it
+** leaves that to us. Non-root callers are treated as unprivileged. Returns
+** the new length of the NUL-separated LIST. */
+static size_t hide_trusted(char *list, size_t len)
+{
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		size_t n = strnlen(list + in, len - in) + 1;
+
+		if (strncmp(list + in, "trusted.", 8) != 0) {
+			memmove(list + out, list + in, n);
+			out += n;
+		}
+		in += n;
+	}
+	return out;
+}
+
+/* Without a buffer the kernel only asks for the size; the size of the
+** filtered list is only known after reading the whole list. */
+static ssize_t list_names(const char *path, fuse_req_t req, char *buf,
+			  size_t size)
+{
+	char *all;
+	ssize_t len;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return listxattr(path, buf, size);
+	len = listxattr(path, NULL, 0);
+	if (len <= 0)
+		return len;
+	all = malloc((size_t)len);
+	if (!all) {
+		errno = ENOMEM;
+		return -1;
+	}
+	len = listxattr(path, all, (size_t)len);
+	if (len > 0)
+		len = (ssize_t)hide_trusted(all, (size_t)len);
+	if (len > 0 && size) {
+		if ((size_t)len > size) {
+			free(all);
+			errno = ERANGE;
+			return -1;
+		}
+		memcpy(buf, all, (size_t)len);
+	}
+	free(all);
+	return len;
+}
+
 static void ws_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct ws_inode *n = inode_of(ino);
@@ -116,7 +169,7 @@ static void ws_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	proc_path(fd, path);
-	len = listxattr(path, buf, size);
+	len = list_names(path, req, buf, size);
 	if (len < 0)
 		len = -errno;
 	inode_fd_put(n);
