@@ -96,11 +96,10 @@ static int apply_setattr(fuse_req_t req, struct ws_inode *n, int ofd,
 		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			err = -errno;
 	}
-	if (!err && (valid & FUSE_SET_ATTR_SIZE)) {
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
 		err = set_size(fd, ofd, attr->st_size);
-		if (!err)
-			setid_after_truncate(req, fd);
-	}
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+		setid_after_truncate(req, fd);
 	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		err = set_times(fd, ofd, attr, valid);

@@ -123,6 +123,8 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, fd);
 		return;
 	}
+	if (fi->flags & O_TRUNC)
+		setid_after_write(req, ino, fd);
 	fi->fh = (uint64_t)fd;
 	set_open_flags(fi);
 	opened(n);

@@ -1,9 +1,9 @@
 /*
-** Completing the kernel's setgid-clearing rule; see setid.h.
+** setuid/setgid clearing; see setid.h for the rule and who applies which part.
 **
-** The check costs one fstat and is skipped for root callers; the group list
-** (read from /proc by libfuse) is only fetched for the rare file that is
-** setgid without group-exec.
+** The check costs one fstat and is skipped for root callers; the caller's
+** group list (read from /proc by libfuse) is only fetched for the rare file
+** that is setgid without group-exec.
 */
 #include "inode.h"
 #include "log.h"
@@ -35,42 +35,49 @@ static int caller_in_group(fuse_req_t req, gid_t gid)
 	return 0;
 }
 
-static int needs_clearing(fuse_req_t req, const struct stat *st)
+static mode_t bits_to_clear(fuse_req_t req, const struct stat *st)
 {
-	return S_ISREG(st->st_mode) &&
-	       (st->st_mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
-	       !caller_in_group(req, st->st_gid);
+	mode_t mode = st->st_mode, clear = 0;
+
+	if (S_ISREG(mode) && (mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	    !caller_in_group(req, st->st_gid))
+		clear |= S_ISGID;
+	return clear;
 }
 
-int setid_after_write(fuse_req_t req, fuse_ino_t ino, int fd)
+void setid_after_write(fuse_req_t req, fuse_ino_t ino, int fd)
 {
 	struct stat st;
+	mode_t clear;
 
-	if (fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0 ||
-	    !needs_clearing(req, &st))
-		return 0;
-	if (fchmod(fd, st.st_mode & 07777 & ~S_ISGID) < 0) {
-		ws_log("cannot clear setgid after a write: %s", strerror(errno));
-		return 0;
+	if (fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0)
+		return;
+	clear = bits_to_clear(req, &st);
+	if (!clear)
+		return;
+	if (fchmod(fd, st.st_mode & 07777 & ~clear) < 0) {
+		ws_log("cannot clear setuid/setgid after a write: %s",
+		       strerror(errno));
+		return;
 	}
 	if (ws_session)
 		fuse_lowlevel_notify_inval_inode(ws_session, ino, -1, 0);
-	return 1;
 }
 
-int setid_after_truncate(fuse_req_t req, int path_fd)
+void setid_after_truncate(fuse_req_t req, int path_fd)
 {
 	struct stat st;
 	char name[16];
+	mode_t clear;
 
 	if (fuse_req_ctx(req)->uid == 0 ||
-	    fstatat(path_fd, "", &st, AT_EMPTY_PATH) < 0 ||
-	    !needs_clearing(req, &st))
-		return 0;
+	    fstatat(path_fd, "", &st, AT_EMPTY_PATH) < 0)
+		return;
+	clear = bits_to_clear(req, &st);
+	if (!clear)
+		return;
 	fd_name(path_fd, name);
-	if (fchmodat(itab_proc_fd(), name, st.st_mode & 07777 & ~S_ISGID, 0) < 0) {
-		ws_log("cannot clear setgid after a truncate: %s", strerror(errno));
-		return 0;
-	}
-	return 1;
+	if (fchmodat(itab_proc_fd(), name, st.st_mode & 07777 & ~clear, 0) < 0)
+		ws_log("cannot clear setuid/setgid after a truncate: %s",
+		       strerror(errno));
 }

@@ -137,6 +137,18 @@ class Workspace:
         if is_mounted(self.mnt):
             subprocess.run(["umount", "-l", self.mnt], capture_output=True)
 
+    def sanitizer_reports(self):
+        """Sanitizer findings in the daemon's log (ASan/LSan/UBSan builds)."""
+        path = os.path.join(self.state, "log", f"{self.name}.log")
+        try:
+            with open(path, errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return ""
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                 "runtime error:")
+        return text if any(m in text for m in marks) else ""
+
     def p(self, *parts):
         """A path inside the mount."""
         return os.path.join(self.mnt, *parts)
@@ -176,8 +188,14 @@ def make_ws(tmpbase):
         return w
 
     yield factory
+    reports = []
     for w in made:
         w.cleanup()
+        r = w.sanitizer_reports()
+        if r:
+            reports.append(r)
+    if reports:
+        pytest.fail("sanitizer report in the daemon log:\n" + reports[0][-4000:])
 
 
 @pytest.fixture
