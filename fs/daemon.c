@@ -220,31 +220,95 @@ static int claim_name(struct ws_daemon *d)
 	return 0;
 }
 
-/* A daemon killed with SIGKILL leaves its mount behind, answering ENOTCONN.
-** We hold the name now, so that dead mount is ours to clear. */
-static void clear_dead_mount(const char *mountpoint)
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
 {
-	struct stat st;
+	char *out = s;
 
-	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
-		return;
-	if (umount2(mountpoint, MNT_DETACH) == 0)
-		ws_log("detached the dead mount left at %s", mountpoint);
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
 }
 
-static int start_session(struct ws_daemon *d, struct fuse_args *args,
-			 const struct fuse_lowlevel_ops *ops)
+/* Is LINE (one /proc/self/mountinfo entry) a wsfs mount of workspace NAME
+** at MOUNTPOINT? Fields: id parent maj:min root mountpoint opts... - type
+** source superopts. */
+static int is_our_mount(char *line, const char *mountpoint, const char *name)
+{
+	char *save = NULL, *field, *mnt = NULL, *type, *source;
+	char want[WS_NAME_MAX + 8];
+	int i = 0;
+
+	for (field = strtok_r(line, " ", &save); field && strcmp(field, "-") != 0;
+	     field = strtok_r(NULL, " ", &save))
+		if (i++ == 4)
+			mnt = field;
+	type = strtok_r(NULL, " ", &save);
+	source = strtok_r(NULL, " ", &save);
+	if (!mnt || !type || !source)
+		return 0;
+	unescape_octal(mnt);
+	unescape_octal(source);
+	snprintf(want, sizeof(want), "wsfs:%s", name);
+	return strcmp(mnt, mountpoint) == 0 && strcmp(type, "fuse.wsfs") == 0 &&
+	       strcmp(source, want) == 0;
+}
+
+/* A daemon killed with SIGKILL leaves its mount behind, answering ENOTCONN
+** once the kernel has closed its /dev/fuse. We hold the name's lock now, so
+** every mount of this name at our mountpoint belongs to a dead daemon, even
+** one whose descriptors the kernel has not finished closing. */
+static void clear_dead_mounts(const char *mountpoint, const char *name)
+{
+	char line[4 * PATH_MAX];
+	int found;
+
+	do {
+		FILE *f = fopen("/proc/self/mountinfo", "re");
+
+		found = 0;
+		if (!f)
+			return;
+		while (!found && fgets(line, sizeof(line), f))
+			found = is_our_mount(line, mountpoint, name);
+		fclose(f);
+		if (found && umount2(mountpoint, MNT_DETACH) < 0) {
+			ws_log("cannot detach the dead mount at %s: %s",
+			       mountpoint, strerror(errno));
+			return;
+		}
+		if (found)
+			ws_log("detached a dead mount of %s at %s", name, mountpoint);
+	} while (found);
+}
+
+/* Created before detaching: it only parses libfuse's options, so a bad
+** option is reported as a usage error by the process the caller waits for. */
+static int new_session(struct ws_daemon *d, struct fuse_args *args,
+		       const struct fuse_lowlevel_ops *ops)
 {
 	d->se = fuse_session_new(args, ops, sizeof(*ops), d);
 	if (!d->se) {
-		fprintf(stderr, "wsfs: cannot create the FUSE session\n");
+		fprintf(stderr, "wsfs: invalid libfuse options (see wsfs --help)\n");
 		return -1;
 	}
+	return 0;
+}
+
+static int start_session(struct ws_daemon *d)
+{
 	if (fuse_set_signal_handlers(d->se) != 0) {
 		fprintf(stderr, "wsfs: cannot install signal handlers\n");
 		return -1;
 	}
-	clear_dead_mount(d->opt->mountpoint);
+	clear_dead_mounts(d->opt->mountpoint, d->opt->name);
 	if (fuse_session_mount(d->se, d->opt->mountpoint) != 0) {
 		fprintf(stderr, "wsfs: cannot mount at %s\n", d->opt->mountpoint);
 		return -1;
@@ -296,8 +360,8 @@ static int serve(struct ws_daemon *d)
 	/* fuse_parse_cmdline leaves UINT_MAX when max_threads is not given. */
 	if (d->opt->max_threads && d->opt->max_threads != UINT_MAX)
 		fuse_loop_cfg_set_max_threads(cfg, d->opt->max_threads);
-	fuse_loop_cfg_set_idle_threads(cfg, d->opt->max_idle_threads ?
-				       d->opt->max_idle_threads : 10);
+	if (d->opt->max_idle_threads && d->opt->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, d->opt->max_idle_threads);
 	r = fuse_session_loop_mt(d->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return r;
@@ -335,6 +399,10 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	d.ready_fd = -1;
 	d.start_time = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &d.started);
+	if (new_session(&d, args, ops) < 0) {
+		status = WS_EXIT_USAGE;
+		goto out;
+	}
 	if (!opt->foreground)
 		detach(&d.ready_fd);
 	if (open_upper(opt, err, sizeof(err)) < 0) {
@@ -345,7 +413,7 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	if (r < 0)
 		fprintf(stderr, "wsfs: warning: files will be owned by the daemon's "
 			"user, not the caller (%s)\n", strerror(-r));
-	if (claim_name(&d) < 0 || start_session(&d, args, ops) < 0 ||
+	if (claim_name(&d) < 0 || start_session(&d) < 0 ||
 	    start_control(&d) < 0 || signal_ready(&d) < 0)
 		goto out;
 	ws_log("workspace %s mounted at %s (upper %s, pid %d)", opt->name,

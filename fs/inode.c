@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define EVICT_BATCH 32
@@ -155,7 +156,7 @@ static void close_all(const int *fds, int n)
 }
 
 /* Called when the process is out of descriptors: give back half the cache. */
-static void evict_for_emfile(void)
+void itab_relieve(void)
 {
 	int victims[EVICT_BATCH];
 	int n;
@@ -168,23 +169,38 @@ static void evict_for_emfile(void)
 	} while (n == EVICT_BATCH);
 }
 
-static int open_from_handle(struct ws_inode *n)
+/* Room for any handle the kernel makes. */
+struct handle_buf {
+	struct file_handle fh;
+	unsigned char bytes[MAX_HANDLE_SZ];
+};
+
+/* Opens node N from its handle with FLAGS. The handle may have been taken
+** by name a moment after the node's stat (inode_lookup), so a rename racing
+** in between could have paired this node with another file's handle: the
+** identity check makes such a node fail with ESTALE instead of acting on
+** the wrong file. */
+static int open_from_handle(struct ws_inode *n, int flags)
 {
-	struct {
-		struct file_handle fh;
-		unsigned char bytes[MAX_HANDLE_SZ];
-	} h;
+	struct handle_buf h;
+	struct stat st;
 	int fd;
 
 	h.fh.handle_bytes = n->handle_len;
 	h.fh.handle_type = n->handle_type;
 	memcpy(h.fh.f_handle, n->handle, n->handle_len);
-	fd = open_by_handle_at(itab.mount_fd, &h.fh, O_PATH | O_CLOEXEC);
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-		evict_for_emfile();
-		fd = open_by_handle_at(itab.mount_fd, &h.fh, O_PATH | O_CLOEXEC);
+	fd = open_by_handle_at(itab.mount_fd, &h.fh, flags | O_CLOEXEC);
+	if (fd < 0 && fd_exhausted(errno)) {
+		itab_relieve();
+		fd = open_by_handle_at(itab.mount_fd, &h.fh, flags | O_CLOEXEC);
 	}
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_ino != n->ino || st.st_dev != n->dev) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
 }
 
 int inode_fd(struct ws_inode *n)
@@ -203,7 +219,7 @@ int inode_fd(struct ws_inode *n)
 	}
 	pthread_mutex_unlock(&itab.lock);
 
-	fd = open_from_handle(n);
+	fd = open_from_handle(n, O_PATH);
 	if (fd < 0)
 		return fd;
 
@@ -277,36 +293,113 @@ void inode_forget(struct ws_inode *n, uint64_t count)
 		free_node(n);
 }
 
-static struct ws_inode *node_new(int fd, const struct stat *st, int *err)
+/* What tells one life of an inode number from the next: ext4 gives a freed
+** number to the next new file at once, while the kernel may still hold our
+** node for the old one. The birth time differs between lives; where the
+** filesystem has none, the handle (which holds a generation) is compared. */
+struct ident {
+	struct stat st;
+	int64_t btime_sec;
+	uint32_t btime_nsec;
+	int has_btime;
+};
+
+static int stat_ident(int dirfd, const char *name, struct ident *id)
 {
-	struct {
-		struct file_handle fh;
-		unsigned char bytes[MAX_HANDLE_SZ];
-	} h;
-	struct ws_inode *n;
+	struct statx stx;
+	int flags = AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH);
+
+	memset(id, 0, sizeof(*id));
+	if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, &stx) < 0)
+		return -errno;
+	id->st.st_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	id->st.st_ino = stx.stx_ino;
+	id->st.st_mode = stx.stx_mode;
+	id->st.st_nlink = stx.stx_nlink;
+	id->st.st_uid = stx.stx_uid;
+	id->st.st_gid = stx.stx_gid;
+	id->st.st_rdev = makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+	id->st.st_size = (off_t)stx.stx_size;
+	id->st.st_blksize = stx.stx_blksize;
+	id->st.st_blocks = (blkcnt_t)stx.stx_blocks;
+	id->st.st_atim.tv_sec = stx.stx_atime.tv_sec;
+	id->st.st_atim.tv_nsec = stx.stx_atime.tv_nsec;
+	id->st.st_mtim.tv_sec = stx.stx_mtime.tv_sec;
+	id->st.st_mtim.tv_nsec = stx.stx_mtime.tv_nsec;
+	id->st.st_ctim.tv_sec = stx.stx_ctime.tv_sec;
+	id->st.st_ctim.tv_nsec = stx.stx_ctime.tv_nsec;
+	id->has_btime = (stx.stx_mask & STATX_BTIME) != 0;
+	id->btime_sec = stx.stx_btime.tv_sec;
+	id->btime_nsec = stx.stx_btime.tv_nsec;
+	return 0;
+}
+
+static struct ws_inode *node_new(const struct ident *id,
+				 const struct handle_buf *h)
+{
+	struct ws_inode *n = calloc(1, sizeof(*n) + h->fh.handle_bytes);
+
+	if (!n)
+		return NULL;
+	n->dev = id->st.st_dev;
+	n->ino = id->st.st_ino;
+	n->type = id->st.st_mode & S_IFMT;
+	n->has_btime = id->has_btime;
+	n->btime_sec = id->btime_sec;
+	n->btime_nsec = id->btime_nsec;
+	n->fd = -1;
+	n->handle_type = h->fh.handle_type;
+	n->handle_len = h->fh.handle_bytes;
+	memcpy(n->handle, h->fh.f_handle, h->fh.handle_bytes);
+	return n;
+}
+
+/* The handle of DIRFD's entry NAME (of DIRFD itself if NAME is ""). Without
+** handle support an empty one: such nodes pin a descriptor instead. */
+static int take_handle(int dirfd, const char *name, struct handle_buf *h)
+{
 	int mount_id;
 
-	h.fh.handle_bytes = MAX_HANDLE_SZ;
-	h.fh.handle_type = 0;
-	if (itab.handles &&
-	    name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0) {
-		*err = -errno;
-		return NULL;
+	h->fh.handle_bytes = MAX_HANDLE_SZ;
+	h->fh.handle_type = 0;
+	if (!itab.handles) {
+		h->fh.handle_bytes = 0;
+		return 0;
 	}
-	if (!itab.handles)
-		h.fh.handle_bytes = 0;
-	n = calloc(1, sizeof(*n) + h.fh.handle_bytes);
-	if (!n) {
-		*err = -ENOMEM;
-		return NULL;
+	if (name_to_handle_at(dirfd, name, &h->fh, &mount_id,
+			      name[0] ? 0 : AT_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
+/* H is NULL when the caller has not taken the handle (it has a birth time). */
+static int same_life(const struct ws_inode *n, const struct ident *id,
+		     const struct handle_buf *h)
+{
+	if (n->has_btime && id->has_btime)
+		return n->btime_sec == id->btime_sec &&
+		       n->btime_nsec == id->btime_nsec;
+	if (!h)
+		return 1;
+	return n->handle_type == h->fh.handle_type &&
+	       n->handle_len == h->fh.handle_bytes &&
+	       memcmp(n->handle, h->fh.f_handle, n->handle_len) == 0;
+}
+
+/* Takes a reference on the node of ID's current life. A node of an earlier
+** life of the same number is unhashed: the kernel keeps it until it forgets
+** it, and requests on it fail with ESTALE (see open_from_handle). */
+static struct ws_inode *find_locked(const struct ident *id,
+				    const struct handle_buf *h)
+{
+	struct ws_inode *n = hash_find(id->st.st_dev, id->st.st_ino);
+
+	if (n && !same_life(n, id, h)) {
+		hash_remove(n);
+		n = NULL;
 	}
-	n->dev = st->st_dev;
-	n->ino = st->st_ino;
-	n->type = st->st_mode & S_IFMT;
-	n->fd = -1;
-	n->handle_type = h.fh.handle_type;
-	n->handle_len = h.fh.handle_bytes;
-	memcpy(n->handle, h.fh.f_handle, h.fh.handle_bytes);
+	if (n)
+		n->nlookup++;
 	return n;
 }
 
@@ -321,38 +414,18 @@ static int reopen_path(int fd)
 	return r < 0 ? -errno : r;
 }
 
-/* Caches FD as N's descriptor if it has none; returns 1 if it took FD. */
-static int adopt_fd(struct ws_inode *n, int fd)
-{
-	int victims[EVICT_BATCH];
-	int nv = 0, taken = 0;
-
-	pthread_mutex_lock(&itab.lock);
-	if (n->fd < 0) {
-		n->fd = fd;
-		itab.cached++;
-		lru_push_hot(n);
-		taken = 1;
-		if (itab.cached > itab.cap)
-			nv = evict_locked(itab.cap, victims, EVICT_BATCH);
-	}
-	pthread_mutex_unlock(&itab.lock);
-	close_all(victims, nv);
-	return taken;
-}
-
-/* Inserts FRESH unless another request registered the same file meanwhile,
+/* Inserts FRESH unless another request registered the same life meanwhile,
 ** in which case FRESH is freed and the existing node gets the reference.
 ** A pinned descriptor in *ADOPT moves into the node that is kept. */
-static struct ws_inode *insert_or_find(struct ws_inode *fresh, int *adopt)
+static struct ws_inode *insert_or_find(struct ws_inode *fresh,
+				       const struct ident *id,
+				       const struct handle_buf *h, int *adopt)
 {
 	struct ws_inode *n;
 
 	pthread_mutex_lock(&itab.lock);
-	n = hash_find(fresh->dev, fresh->ino);
-	if (n) {
-		n->nlookup++;
-	} else {
+	n = find_locked(id, h);
+	if (!n) {
 		n = fresh;
 		n->nlookup = 1;
 		hash_insert(n);
@@ -367,57 +440,52 @@ static struct ws_inode *insert_or_find(struct ws_inode *fresh, int *adopt)
 	return n;
 }
 
-/* Finds or creates the node for FD and takes one lookup reference. If OWNED,
-** FD is an O_PATH descriptor the table may keep (it closes it otherwise). */
-static int register_fd(int fd, int owned, struct fuse_entry_param *e)
+static void fill_entry(struct fuse_entry_param *e, struct ws_inode *n,
+		       const struct stat *st)
 {
-	struct ws_inode *n;
-	struct stat st;
-	int err = 0, adopt = -1;
-
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (st.st_dev != itab.root->dev) {
-		err = -EXDEV;	/* something is mounted inside the upper */
-		goto out;
-	}
-	pthread_mutex_lock(&itab.lock);
-	n = hash_find(st.st_dev, st.st_ino);
-	if (n)
-		n->nlookup++;
-	pthread_mutex_unlock(&itab.lock);
-
-	if (!n) {
-		struct ws_inode *fresh = node_new(fd, &st, &err);
-
-		if (!fresh)
-			goto out;
-		if (!itab.handles) {
-			adopt = owned ? fd : reopen_path(fd);
-			if (adopt < 0) {
-				err = adopt;
-				free(fresh);
-				goto out;
-			}
-			owned = 0;
-		}
-		n = insert_or_find(fresh, &adopt);
-	}
-	if (owned && itab.handles)
-		owned = !adopt_fd(n, fd);
 	memset(e, 0, sizeof(*e));
 	e->ino = (uintptr_t)n;
-	e->attr = st;
+	e->attr = *st;
 	e->attr_timeout = ws_attr_timeout;
 	e->entry_timeout = ws_entry_timeout;
-out:
-	if (adopt >= 0)
-		close(adopt);
-	if (owned)
-		close(fd);
-	return err;
+}
+
+/* Finds or creates the node of DIRFD's entry NAME ("" with an fd on the
+** file itself) and takes one lookup reference. A known node costs one statx;
+** a new one a name_to_handle_at more. *PIN, if >= 0, is an O_PATH
+** descriptor for a table without handles to keep; it is consumed. */
+static int find_or_make(int dirfd, const char *name, int *pin,
+			struct fuse_entry_param *e)
+{
+	struct ws_inode *n = NULL, *fresh;
+	struct handle_buf h;
+	struct ident id;
+	int err, have_handle = 0;
+
+	err = stat_ident(dirfd, name, &id);
+	if (err)
+		return err;
+	if (id.st.st_dev != itab.root->dev)
+		return -EXDEV;	/* something is mounted inside the upper */
+	if (!id.has_btime) {
+		err = take_handle(dirfd, name, &h);
+		if (err)
+			return err;
+		have_handle = 1;
+	}
+	pthread_mutex_lock(&itab.lock);
+	n = find_locked(&id, have_handle ? &h : NULL);
+	pthread_mutex_unlock(&itab.lock);
+	if (!n) {
+		if (!have_handle && (err = take_handle(dirfd, name, &h)))
+			return err;
+		fresh = node_new(&id, &h);
+		if (!fresh)
+			return -ENOMEM;
+		n = insert_or_find(fresh, &id, &h, pin);
+	}
+	fill_entry(e, n, &id.st);
+	return 0;
 }
 
 static int name_is_component(const char *name)
@@ -426,32 +494,89 @@ static int name_is_component(const char *name)
 	       strcmp(name, "..") != 0;
 }
 
+/* Without handles a node needs its own descriptor from the start. */
+static int lookup_pinned(int pfd, const char *name, struct fuse_entry_param *e)
+{
+	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int err;
+
+	if (fd < 0 && fd_exhausted(errno)) {
+		itab_relieve();
+		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	err = find_or_make(fd, "", &fd, e);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* No descriptor is opened: most looked-up entries (find, ls -l, rm -rf) are
+** never opened, and those that are get one from their handle on demand. The
+** statx and the handle are taken by name, so a rename between the two can
+** pair them wrongly; open_from_handle catches that. */
+static int lookup_by_handle(int pfd, const char *name, struct fuse_entry_param *e)
+{
+	int no_pin = -1;
+
+	return find_or_make(pfd, name, &no_pin, e);
+}
+
 int inode_lookup(struct ws_inode *parent, const char *name,
 		 struct fuse_entry_param *e)
 {
-	int pfd, fd;
+	int pfd, err;
 
 	if (!name_is_component(name))
 		return -EINVAL;
 	pfd = inode_fd(parent);
 	if (pfd < 0)
 		return pfd;
-	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-		evict_for_emfile();
-		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	err = itab.handles ? lookup_by_handle(pfd, name, e)
+			   : lookup_pinned(pfd, name, e);
+	inode_fd_put(parent);
+	return err;
+}
+
+int inode_open(struct ws_inode *n, int flags)
+{
+	char name[16];
+	int fd, pfd;
+
+	pthread_mutex_lock(&itab.lock);
+	pfd = n->fd;
+	if (pfd >= 0)
+		n->fd_users++;
+	pthread_mutex_unlock(&itab.lock);
+	if (pfd < 0)
+		return open_from_handle(n, flags);
+	fd_name(pfd, name);
+	/* The magic link is the node itself; O_NOFOLLOW would refuse it. */
+	fd = openat(itab.proc_fd, name, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+	if (fd < 0 && fd_exhausted(errno)) {
+		itab_relieve();
+		fd = openat(itab.proc_fd, name, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
 	}
 	if (fd < 0)
 		fd = -errno;
-	inode_fd_put(parent);
-	if (fd < 0)
-		return fd;
-	return register_fd(fd, 1, e);
+	inode_fd_put(n);
+	return fd;
 }
 
 int inode_lookup_fd(int fd, struct fuse_entry_param *e)
 {
-	return register_fd(fd, 0, e);
+	int pin = -1, err;
+
+	if (!itab.handles) {
+		pin = reopen_path(fd);
+		if (pin < 0)
+			return pin;
+	}
+	err = find_or_make(fd, "", &pin, e);
+	if (pin >= 0)
+		close(pin);
+	return err;
 }
 
 int inode_stat(struct ws_inode *n, struct stat *st)

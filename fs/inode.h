@@ -25,6 +25,7 @@
 #ifndef WSFS_INODE_H
 #define WSFS_INODE_H
 
+#include <errno.h>
 #include <fuse_lowlevel.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -34,6 +35,9 @@ struct ws_inode {
 	dev_t dev;
 	ino_t ino;
 	mode_t type;			/* S_IFMT bits; never change */
+	int has_btime;			/* birth time tells lives apart */
+	int64_t btime_sec;
+	uint32_t btime_nsec;
 	uint64_t nlookup;		/* kernel references */
 	int fd;				/* cached O_PATH descriptor or -1 */
 	int fd_users;			/* requests using fd right now */
@@ -70,6 +74,10 @@ int inode_lookup(struct ws_inode *parent, const char *name,
 ** entry (after create/mkdir): no second name resolution, so no race. */
 int inode_lookup_fd(int fd, struct fuse_entry_param *e);
 
+/* Opens node N with open(2) FLAGS: through its cached descriptor if it has
+** one, else straight from its handle. Returns the descriptor or -errno. */
+int inode_open(struct ws_inode *n, int flags);
+
 /* Drops N kernel references; frees the node when none are left. */
 void inode_forget(struct ws_inode *inode, uint64_t n);
 
@@ -83,6 +91,15 @@ int inode_stat(struct ws_inode *inode, struct stat *st);
 /* "N" for /proc/self/fd/N, relative to itab_proc_fd(). */
 int itab_proc_fd(void);
 void fd_name(int fd, char buf[16]);
+
+/* Out of descriptors (EMFILE/ENFILE): closes half the cached ones so the
+** caller can retry once. */
+void itab_relieve(void);
+
+static inline int fd_exhausted(int err)
+{
+	return err == EMFILE || err == ENFILE;
+}
 
 size_t itab_count(void);
 size_t itab_cached_fds(void);

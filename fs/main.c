@@ -6,7 +6,9 @@
 ** are chosen here, in init, because they are policy: what the kernel may
 ** cache and which data paths it uses.
 */
+#include "cred.h"
 #include "daemon.h"
+#include "log.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -22,20 +24,35 @@ const struct ws_options *ws_opt;
 **   very call that crosses it;
 ** - no lock capabilities yet: the kernel keeps handling fcntl/flock locks
 **   locally until wsfs implements them;
-** - splice both ways, parallel directory operations, readdirplus when the
-**   kernel thinks it pays, cached symlink targets, async direct I/O. */
+** - splice for large read replies (ops_file.c copies small ones), not for
+**   write requests: libfuse would splice every request into a pipe first,
+**   which costs more than it saves for the small requests that dominate;
+** - parallel directory operations, readdirplus when the kernel thinks it
+**   pays, cached symlink targets, async direct I/O, atomic O_TRUNC;
+** - POSIX ACLs only with -o acl: the kernel then fetches each inode's ACL
+**   with one more request before its first permission check. */
 static void ws_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ | FUSE_CAP_POSIX_LOCKS |
-			FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_EXPORT_SUPPORT |
-			FUSE_CAP_POSIX_ACL | FUSE_CAP_HANDLE_KILLPRIV);
-	conn->want |= conn->capable & (
-				       FUSE_CAP_PARALLEL_DIROPS |
-				       FUSE_CAP_READDIRPLUS |
-				       FUSE_CAP_READDIRPLUS_AUTO |
-				       FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ASYNC_DIO |
-				       FUSE_CAP_ATOMIC_O_TRUNC);
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
+			FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS |
+			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_POSIX_ACL |
+			FUSE_CAP_DONT_MASK | FUSE_CAP_HANDLE_KILLPRIV |
+			FUSE_CAP_AUTO_INVAL_DATA);
+	conn->want |= conn->capable &
+		(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+		 FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
+		 FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_CACHE_SYMLINKS |
+		 FUSE_CAP_ASYNC_DIO | FUSE_CAP_ATOMIC_O_TRUNC);
+	if (ws_opt->acl) {
+		const unsigned int acl = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+
+		if ((conn->capable & acl) == acl)
+			conn->want |= acl;
+		else
+			ws_log("the kernel offers no POSIX ACL support: -o acl ignored");
+	}
+	cred_apply_umask((conn->want & FUSE_CAP_DONT_MASK) != 0);
 }
 
 static void raise_fd_limit(void)

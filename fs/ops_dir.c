@@ -37,7 +37,7 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct ws_inode *n = inode_of(ino);
 	struct ws_dir *d;
-	int pfd, fd;
+	int fd;
 
 	stats_op(OP_OPENDIR);
 	d = calloc(1, sizeof(*d));
@@ -45,16 +45,7 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	pfd = inode_fd(n);
-	if (pfd < 0) {
-		free(d);
-		reply_err(req, pfd);
-		return;
-	}
-	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	inode_fd_put(n);
+	fd = inode_open(n, O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
 		free(d);
 		reply_err(req, fd);

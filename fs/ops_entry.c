@@ -78,10 +78,11 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	cred_enter(req, &saved);
 	switch (kind) {
 	case MAKE_DIR:
-		r = mkdirat(pfd, name, mode);
+		r = mkdirat(pfd, name, cred_mode(&saved, mode));
 		break;
 	case MAKE_NODE:
-		r = mknodat(pfd, name, mode, rdev);
+		r = mknodat(pfd, name, (mode & S_IFMT) | cred_mode(&saved, mode & 07777),
+			    rdev);
 		break;
 	default:
 		r = symlinkat(target, pfd, name);

@@ -5,9 +5,8 @@
 ** An open file is a real descriptor on the backing file, kept in fi->fh.
 ** open() reaches the file through /proc/self/fd/N of the node's O_PATH
 ** descriptor, never through a name, and pins the node so an unlinked file
-** stays reachable while open.  Data moves with splice where libfuse can
-** (read replies and, if enabled, write requests), so file contents are not
-** copied through the daemon's memory.
+** stays reachable while open.  Large reads are spliced, so their contents
+** are not copied through the daemon's memory.
 **
 ** The kernel's page cache is kept across opens (keep_cache) because all
 ** changes to the upper go through this daemon; FLUSH is skipped (noflush)
@@ -70,7 +69,12 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	cred_enter(req, &saved);
+	mode = cred_mode(&saved, mode);
 	fd = openat(pfd, name, backing_flags(fi->flags) | O_CREAT, mode);
+	if (fd < 0 && fd_exhausted(errno)) {
+		itab_relieve();
+		fd = openat(pfd, name, backing_flags(fi->flags) | O_CREAT, mode);
+	}
 	if (fd < 0)
 		fd = -errno;
 	cred_leave(&saved);
@@ -100,25 +104,14 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ws_inode *n = inode_of(ino);
-	char name[16];
-	int fd, pfd;
+	int fd;
 
 	stats_op(OP_OPEN);
 	if (ws_read_only() && wants_write(fi->flags)) {
 		reply_err(req, -EROFS);
 		return;
 	}
-	pfd = inode_fd(n);
-	if (pfd < 0) {
-		reply_err(req, pfd);
-		return;
-	}
-	fd_name(pfd, name);
-	/* The magic link is the node itself; O_NOFOLLOW would refuse it. */
-	fd = openat(itab_proc_fd(), name, backing_flags(fi->flags) & ~O_NOFOLLOW);
-	if (fd < 0)
-		fd = -errno;
-	inode_fd_put(n);
+	fd = inode_open(n, backing_flags(fi->flags));
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
@@ -163,6 +156,24 @@ static size_t readable_bytes(int fd, size_t size, off_t off)
 	return (size_t)(st.st_size - off) < size ? (size_t)(st.st_size - off) : size;
 }
 
+/* Small reads are copied: a pread into the stack and one write to the device
+** beat setting up a splice through a pipe for a page or two. Large reads are
+** spliced from the backing page cache without passing through our memory. */
+#define SMALL_READ (32 * 1024)
+
+static void read_small(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	char buf[SMALL_READ];
+	ssize_t n = pread(fd, buf, size, off);
+
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	stats_add(&ws_stats.bytes_read, (uint64_t)n);
+	fuse_reply_buf(req, buf, (size_t)n);
+}
+
 static void ws_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -171,6 +182,10 @@ static void ws_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	stats_op(OP_READ);
 	(void)ino;
+	if (size <= SMALL_READ) {
+		read_small(req, fd, size, off);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;

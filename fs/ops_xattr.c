@@ -7,9 +7,10 @@
 ** backing tree is resolved.  Which namespaces work (user.*, trusted.*,
 ** security.*) is whatever the backing filesystem allows to root.
 **
-** POSIX ACL names are refused: ACLs are not advertised (no FUSE_CAP_POSIX_ACL)
-** and, stored unseen by the kernel, they would grant nothing yet suggest
-** otherwise.
+** POSIX ACL names are refused unless the workspace is mounted with -o acl:
+** only then does the kernel enforce ACLs (FUSE_CAP_POSIX_ACL); stored
+** unseen by it, an ACL would grant nothing yet suggest otherwise.  With -o
+** acl the backing filesystem keeps the mode in sync with the access ACL.
 */
 #include "wsfs.h"
 
@@ -21,8 +22,8 @@
 
 static int is_acl_name(const char *name)
 {
-	return strcmp(name, "system.posix_acl_access") == 0 ||
-	       strcmp(name, "system.posix_acl_default") == 0;
+	return !ws_opt->acl && (strcmp(name, "system.posix_acl_access") == 0 ||
+				strcmp(name, "system.posix_acl_default") == 0);
 }
 
 static void proc_path(int fd, char buf[32])

@@ -6,8 +6,9 @@
 ** fuse_session_new().  Two options are forced rather than offered:
 ** default_permissions, because the daemon acts as root and relies on the
 ** kernel to check the caller's permissions, and nosuid/nodev, because an
-** agent must not gain privilege or reach devices through its workspace, so
-** `suid` and `dev` are refused.
+** agent must not gain privilege or reach devices through its workspace.
+** `suid` and `dev` are ignored with a warning rather than refused, because
+** mount.fuse3 adds them on its own to every mount root makes from fstab.
 */
 #include "options.h"
 #include "registry.h"
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 enum {
-	KEY_NONOPT_, KEY_RO, KEY_REFUSE, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
+	KEY_NONOPT_, KEY_RO, KEY_SUIDDEV, KEY_ACL, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
 };
 
 /* fuse_opt hands one pointer to both the offsets and the key callback, so
@@ -44,8 +45,9 @@ static const struct fuse_opt ws_opt_spec[] = {
 	{ "state=%s", offsetof(struct parse_state, o.state), 0 },
 	{ "timeout=%lf", offsetof(struct parse_state, o.timeout), 0 },
 	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_KEY("suid", KEY_REFUSE),
-	FUSE_OPT_KEY("dev", KEY_REFUSE),
+	FUSE_OPT_KEY("suid", KEY_SUIDDEV),
+	FUSE_OPT_KEY("dev", KEY_SUIDDEV),
+	FUSE_OPT_KEY("acl", KEY_ACL),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFPERM),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -81,11 +83,13 @@ static int parse_key(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_RO:
 		ps->o.read_only = 1;
 		return 1;
-	case KEY_REFUSE:
-		fprintf(stderr, "wsfs: option '%s' is not allowed: workspaces are "
-			"always mounted nosuid,nodev\n", arg);
-		ps->failed = 1;
-		return -1;
+	case KEY_SUIDDEV:
+		fprintf(stderr, "wsfs: ignoring '%s': workspaces are always mounted "
+			"nosuid,nodev\n", arg);
+		return 0;
+	case KEY_ACL:
+		ps->o.acl = 1;
+		return 0;
 	case KEY_DEFPERM:
 		return 0;	/* always added below */
 	case KEY_HELP:
@@ -108,6 +112,7 @@ void options_usage(const char *prog)
 	       "    -o state=DIR       state directory (default: $WSFS_STATE or /var/lib/wsfs)\n"
 	       "    -o timeout=SECS    kernel entry/attribute cache timeout (default 86400)\n"
 	       "    -o fd_cache=N      cached backing descriptors (default: half the fd limit)\n"
+	       "    -o acl             POSIX ACLs (system.posix_acl_* xattrs)\n"
 	       "    -o ro              read-only workspace\n\n"
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();
@@ -202,7 +207,7 @@ static int add_fuse_defaults(struct fuse_args *args, const struct ws_options *op
 	char fsname[WS_NAME_MAX + 32];
 
 	snprintf(fsname, sizeof(fsname), "-ofsname=wsfs:%s,subtype=wsfs", opt->name);
-	if (fuse_opt_add_arg(args, "-odefault_permissions") < 0 ||
+	if (fuse_opt_add_arg(args, "-odefault_permissions,nosuid,nodev") < 0 ||
 	    fuse_opt_add_arg(args, fsname) < 0 ||
 	    fuse_opt_add_arg(args, opt->mountpoint) < 0)
 		return -1;

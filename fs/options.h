@@ -21,6 +21,7 @@ struct ws_options {
 	double timeout;		/* entry/attr cache timeout, seconds */
 	size_t fd_cache;	/* cached O_PATH descriptors */
 	int read_only;
+	int acl;		/* POSIX ACLs enforced by the kernel */
 	int foreground;
 	int debug;
 	int singlethread;
