@@ -1,0 +1,25 @@
+"""The README's first command must keep working: run the demo end to end."""
+import os
+import re
+import subprocess
+
+from conftest import ROOT, is_mounted
+
+
+def test_demo_runs_and_persists_outputs():
+    r = subprocess.run([os.path.join(ROOT, "tools", "demo.sh")],
+                       capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "hello from inside the workspace: sum=" in out
+    assert "model.bin: OK" in out          # checksum verified in the upper
+    assert re.search(r"cached_inodes:\s+\d+", out)
+    upper = re.search(r"the workspace's files are in (\S+)", out).group(1)
+    try:
+        assert os.path.isfile(os.path.join(upper, "hello-1.0", "hello"))
+        assert os.readlink(os.path.join(upper, "latest")) == "outputs/model.bin"
+        assert len(os.listdir(os.path.join(upper, "outputs", "logs"))) == 50
+        mnt = os.path.join(os.path.dirname(upper), "output")
+        assert not is_mounted(mnt)
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", os.path.dirname(upper)])
