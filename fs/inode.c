@@ -39,6 +39,7 @@ static struct {
 	int mount_fd;		/* O_RDONLY on the upper, for open_by_handle_at */
 	int proc_fd;		/* /proc/self/fd */
 	int handles;		/* 0: the backing fs makes no handles; pin fds */
+	uint64_t root_mnt_id;	/* mount id of the upper, 0 if unknown */
 } itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .mount_fd = -1, .proc_fd = -1 };
 
 static size_t bucket_of(dev_t dev, ino_t ino, size_t nbuckets)
@@ -224,6 +225,9 @@ int inode_fd(struct ws_inode *n)
 		return fd;
 
 	pthread_mutex_lock(&itab.lock);
+	/* Our reference goes first, so the eviction below cannot pick the
+	** descriptor we are about to return. */
+	n->fd_users++;
 	if (n->fd >= 0) {
 		spare = fd;	/* another request cached one meanwhile */
 	} else {
@@ -233,7 +237,6 @@ int inode_fd(struct ws_inode *n)
 		if (itab.cached > itab.cap)
 			nv = evict_locked(itab.cap, victims, EVICT_BATCH);
 	}
-	n->fd_users++;
 	fd = n->fd;
 	pthread_mutex_unlock(&itab.lock);
 	if (spare >= 0)
@@ -299,6 +302,7 @@ void inode_forget(struct ws_inode *n, uint64_t count)
 ** filesystem has none, the handle (which holds a generation) is compared. */
 struct ident {
 	struct stat st;
+	uint64_t mnt_id;	/* 0 if the kernel does not say */
 	int64_t btime_sec;
 	uint32_t btime_nsec;
 	int has_btime;
@@ -310,7 +314,8 @@ static int stat_ident(int dirfd, const char *name, struct ident *id)
 	int flags = AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH);
 
 	memset(id, 0, sizeof(*id));
-	if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_BTIME, &stx) < 0)
+	if (statx(dirfd, name, flags,
+		  STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &stx) < 0)
 		return -errno;
 	id->st.st_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	id->st.st_ino = stx.stx_ino;
@@ -328,10 +333,22 @@ static int stat_ident(int dirfd, const char *name, struct ident *id)
 	id->st.st_mtim.tv_nsec = stx.stx_mtime.tv_nsec;
 	id->st.st_ctim.tv_sec = stx.stx_ctime.tv_sec;
 	id->st.st_ctim.tv_nsec = stx.stx_ctime.tv_nsec;
+	id->mnt_id = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
 	id->has_btime = (stx.stx_mask & STATX_BTIME) != 0;
 	id->btime_sec = stx.stx_btime.tv_sec;
 	id->btime_nsec = stx.stx_btime.tv_nsec;
 	return 0;
+}
+
+/* Whatever is mounted inside the upper, the workspace's own mountpoint
+** included, is not part of the workspace. A bind mount of the upper's own
+** filesystem shares its st_dev, so the mount id decides where the kernel
+** reports one. */
+static int inside_upper_mount(const struct ident *id)
+{
+	if (id->st.st_dev != itab.root->dev)
+		return 0;
+	return !id->mnt_id || !itab.root_mnt_id || id->mnt_id == itab.root_mnt_id;
 }
 
 static struct ws_inode *node_new(const struct ident *id,
@@ -465,8 +482,8 @@ static int find_or_make(int dirfd, const char *name, int *pin,
 	err = stat_ident(dirfd, name, &id);
 	if (err)
 		return err;
-	if (id.st.st_dev != itab.root->dev)
-		return -EXDEV;	/* something is mounted inside the upper */
+	if (!inside_upper_mount(&id))
+		return -EXDEV;
 	if (!id.has_btime) {
 		err = take_handle(dirfd, name, &h);
 		if (err)
@@ -632,6 +649,16 @@ size_t itab_fd_cap(void)
 	return itab.cap;
 }
 
+static uint64_t mount_id_of(int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
 static int probe_handles(int fd)
 {
 	struct {
@@ -672,6 +699,7 @@ int itab_init(int upper_fd, size_t fd_cap, char *err, size_t errlen)
 		return -1;
 	}
 	itab.handles = probe_handles(upper_fd);
+	itab.root_mnt_id = mount_id_of(upper_fd);
 	if (!itab.handles)
 		ws_log("the upper filesystem gives no usable file handles: "
 		       "pinning one descriptor per inode (limit %zu)", fd_cap);

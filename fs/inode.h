@@ -42,6 +42,7 @@ struct ws_inode {
 	int fd;				/* cached O_PATH descriptor or -1 */
 	int fd_users;			/* requests using fd right now */
 	int pins;			/* open files and directories */
+	int no_fcaps;			/* known to have no security.capability */
 	struct ws_inode *hash_next;
 	struct ws_inode *lru_prev, *lru_next;
 	int handle_type;
@@ -77,6 +78,20 @@ int inode_lookup_fd(int fd, struct fuse_entry_param *e);
 /* Opens node N with open(2) FLAGS: through its cached descriptor if it has
 ** one, else straight from its handle. Returns the descriptor or -errno. */
 int inode_open(struct ws_inode *n, int flags);
+
+/* Before every write() the kernel asks whether the file has a
+** security.capability xattr to clear. For files this daemon created and
+** nobody gave one since, the answer is known without a syscall. Accessed
+** with relaxed atomics: a stale read only costs the syscall. */
+static inline void inode_set_no_fcaps(struct ws_inode *n, int known)
+{
+	__atomic_store_n(&n->no_fcaps, known, __ATOMIC_RELAXED);
+}
+
+static inline int inode_no_fcaps(struct ws_inode *n)
+{
+	return __atomic_load_n(&n->no_fcaps, __ATOMIC_RELAXED);
+}
 
 /* Drops N kernel references; frees the node when none are left. */
 void inode_forget(struct ws_inode *inode, uint64_t n);

@@ -20,8 +20,10 @@
 const struct ws_options *ws_opt;
 
 /* Capabilities:
-** - no writeback cache: each write() reaches us, so a quota can refuse the
-**   very call that crosses it;
+** - no writeback cache unless -o writeback: each write() reaches us, so a
+**   quota can refuse the very call that crosses it; with it the kernel
+**   buffers writes and sends them later, in pages, which is much faster for
+**   small writes but moves write errors to fsync/close;
 ** - no lock capabilities yet: the kernel keeps handling fcntl/flock locks
 **   locally until wsfs implements them;
 ** - splice for large read replies (ops_file.c copies small ones), not for
@@ -52,6 +54,8 @@ static void ws_init(void *userdata, struct fuse_conn_info *conn)
 		else
 			ws_log("the kernel offers no POSIX ACL support: -o acl ignored");
 	}
+	if (ws_opt->writeback)
+		conn->want |= conn->capable & FUSE_CAP_WRITEBACK_CACHE;
 	cred_apply_umask((conn->want & FUSE_CAP_DONT_MASK) != 0);
 }
 

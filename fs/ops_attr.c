@@ -79,14 +79,14 @@ static int set_times(int fd, int ofd, const struct stat *attr, int valid)
 	return utimensat(fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
-static int apply_setattr(fuse_req_t req, struct ws_inode *n, int ofd,
-			 const struct stat *attr, int valid)
+/* Applies the changes through FD, which is the open file's descriptor OFD
+** when the kernel passed one (no descriptor to borrow then), and fills ST
+** with the result. */
+static int apply_setattr(fuse_req_t req, int fd, int ofd,
+			 const struct stat *attr, int valid, struct stat *st)
 {
-	int fd, err = 0;
+	int err = 0;
 
-	fd = inode_fd(n);
-	if (fd < 0)
-		return fd;
 	if (valid & FUSE_SET_ATTR_MODE)
 		err = set_mode(fd, ofd, attr->st_mode);
 	if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
@@ -96,14 +96,16 @@ static int apply_setattr(fuse_req_t req, struct ws_inode *n, int ofd,
 		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			err = -errno;
 	}
-	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+	if (!err && (valid & FUSE_SET_ATTR_SIZE)) {
 		err = set_size(fd, ofd, attr->st_size);
-	if (!err && (valid & FUSE_SET_ATTR_SIZE))
-		setid_after_truncate(req, fd);
+		if (!err)
+			setid_after_truncate(req, fd);
+	}
 	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		err = set_times(fd, ofd, attr, valid);
-	inode_fd_put(n);
+	if (!err && fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		err = -errno;
 	return err;
 }
 
@@ -112,16 +114,24 @@ static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct ws_inode *n = inode_of(ino);
 	struct stat st;
-	int err;
+	int fd, err;
 
 	stats_op(OP_SETATTR);
 	if (ws_read_only()) {
 		reply_err(req, -EROFS);
 		return;
 	}
-	err = apply_setattr(req, n, fi ? (int)fi->fh : -1, attr, valid);
-	if (!err)
-		err = inode_stat(n, &st);
+	if (fi) {
+		err = apply_setattr(req, (int)fi->fh, (int)fi->fh, attr, valid, &st);
+	} else {
+		fd = inode_fd(n);
+		if (fd < 0) {
+			reply_err(req, fd);
+			return;
+		}
+		err = apply_setattr(req, fd, -1, attr, valid, &st);
+		inode_fd_put(n);
+	}
 	if (err)
 		reply_err(req, err);
 	else

@@ -29,8 +29,15 @@
 ** backing fs demand an alignment libfuse's buffers do not have. */
 static int backing_flags(int flags)
 {
-	return (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT)) |
-	       O_NOFOLLOW | O_CLOEXEC;
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT);
+	/* With the writeback cache the kernel reads pages around partial
+	** writes and places appends itself, at explicit offsets. */
+	if (ws_opt->writeback) {
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags | O_NOFOLLOW | O_CLOEXEC;
 }
 
 static int wants_write(int flags)
@@ -89,6 +96,7 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, err);
 		return;
 	}
+	inode_set_no_fcaps(inode_of(e.ino), 1);
 	fi->fh = (uint64_t)fd;
 	set_open_flags(fi);
 	opened(inode_of(e.ino));

@@ -26,6 +26,11 @@ static int is_acl_name(const char *name)
 				strcmp(name, "system.posix_acl_default") == 0);
 }
 
+static int is_fcaps_name(const char *name)
+{
+	return strcmp(name, "security.capability") == 0;
+}
+
 static void proc_path(int fd, char buf[32])
 {
 	snprintf(buf, 32, "/proc/self/fd/%d", fd);
@@ -47,6 +52,8 @@ static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_err(req, -EOPNOTSUPP);
 		return;
 	}
+	if (is_fcaps_name(name))
+		inode_set_no_fcaps(n, 0);
 	fd = inode_fd(n);
 	if (fd < 0) {
 		reply_err(req, fd);
@@ -69,7 +76,7 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int fd;
 
 	stats_op(OP_GETXATTR);
-	if (is_acl_name(name)) {
+	if (is_acl_name(name) || (is_fcaps_name(name) && inode_no_fcaps(n))) {
 		reply_err(req, -ENODATA);
 		return;
 	}
@@ -194,6 +201,8 @@ static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		reply_err(req, -EROFS);
 		return;
 	}
+	if (is_fcaps_name(name))
+		inode_set_no_fcaps(n, 0);
 	fd = inode_fd(n);
 	if (fd < 0) {
 		reply_err(req, fd);

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 enum {
-	KEY_NONOPT_, KEY_RO, KEY_SUIDDEV, KEY_ACL, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
+	KEY_NONOPT_, KEY_RO, KEY_SUIDDEV, KEY_ACL, KEY_WRITEBACK, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
 };
 
 /* fuse_opt hands one pointer to both the offsets and the key callback, so
@@ -48,6 +48,7 @@ static const struct fuse_opt ws_opt_spec[] = {
 	FUSE_OPT_KEY("suid", KEY_SUIDDEV),
 	FUSE_OPT_KEY("dev", KEY_SUIDDEV),
 	FUSE_OPT_KEY("acl", KEY_ACL),
+	FUSE_OPT_KEY("writeback", KEY_WRITEBACK),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFPERM),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -90,6 +91,9 @@ static int parse_key(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_ACL:
 		ps->o.acl = 1;
 		return 0;
+	case KEY_WRITEBACK:
+		ps->o.writeback = 1;
+		return 0;
 	case KEY_DEFPERM:
 		return 0;	/* always added below */
 	case KEY_HELP:
@@ -113,6 +117,8 @@ void options_usage(const char *prog)
 	       "    -o timeout=SECS    kernel entry/attribute cache timeout (default 86400)\n"
 	       "    -o fd_cache=N      cached backing descriptors (default: half the fd limit)\n"
 	       "    -o acl             POSIX ACLs (system.posix_acl_* xattrs)\n"
+	       "    -o writeback       kernel writeback cache (faster small writes;\n"
+	       "                       write errors may surface at fsync/close)\n"
 	       "    -o ro              read-only workspace\n\n"
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();

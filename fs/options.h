@@ -22,6 +22,7 @@ struct ws_options {
 	size_t fd_cache;	/* cached O_PATH descriptors */
 	int read_only;
 	int acl;		/* POSIX ACLs enforced by the kernel */
+	int writeback;		/* kernel writeback cache */
 	int foreground;
 	int debug;
 	int singlethread;
