@@ -11,7 +11,12 @@
 ** /proc/self descriptors are opened in the child.
 **
 ** The end of a mount is the same whatever causes it: fusermount3 -u and
-** umount end the session loop, SIGTERM/SIGINT/SIGHUP make libfuse exit it.
+** umount end the session loop; SIGTERM, SIGINT and SIGHUP are taken by a
+** thread of ours with sigwait(), which asks the loop to exit and then pokes
+** the mount with a statfs so that a worker blocked reading /dev/fuse wakes
+** up and sees it.  (libfuse's own handlers leave a signal that is ignored
+** when the daemon starts, as under nohup, ignored, and a worker that misses
+** the exit flag sleeps until the next request.)
 ** Teardown then stops the control socket, unmounts, and releases the name.
 ** A SIGKILLed daemon leaves its name lock to the kernel (released), its
 ** registry row (stale, detected by the lock) and a dead mount, which the
@@ -28,18 +33,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 struct ws_daemon {
 	struct ws_options *opt;
+	sigset_t stop_signals;
+	pthread_t signal_thread;
+	int signal_thread_started;
 	struct registry *reg;
 	struct fuse_session *se;
 	struct ctl_server *ctl;
@@ -302,12 +313,69 @@ static int new_session(struct ws_daemon *d, struct fuse_args *args,
 	return 0;
 }
 
-static int start_session(struct ws_daemon *d)
+static void *signal_main(void *arg)
 {
-	if (fuse_set_signal_handlers(d->se) != 0) {
-		fprintf(stderr, "wsfs: cannot install signal handlers\n");
+	struct ws_daemon *d = arg;
+	struct statfs sfs;
+	int sig;
+
+	if (sigwait(&d->stop_signals, &sig) != 0)
+		return NULL;
+	ws_log("%s: unmounting", strsignal(sig));
+	fuse_session_exit(d->se);
+	if (statfs(d->opt->mountpoint, &sfs) < 0)
+		ws_log("statfs after %s: %s", strsignal(sig), strerror(errno));
+	return NULL;
+}
+
+/* Called before any other thread exists, so every thread libfuse starts
+** inherits the blocked mask and only signal_main() receives the signals. */
+static int block_stop_signals(struct ws_daemon *d)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction dfl, ign;
+
+	memset(&dfl, 0, sizeof(dfl));
+	memset(&ign, 0, sizeof(ign));
+	dfl.sa_handler = SIG_DFL;
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&d->stop_signals);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], &dfl, NULL) < 0)
+			return -errno;
+		sigaddset(&d->stop_signals, sigs[i]);
+	}
+	if (sigaction(SIGPIPE, &ign, NULL) < 0)
+		return -errno;
+	return -pthread_sigmask(SIG_BLOCK, &d->stop_signals, NULL);
+}
+
+static int start_signal_thread(struct ws_daemon *d)
+{
+	int r = pthread_create(&d->signal_thread, NULL, signal_main, d);
+
+	if (r != 0) {
+		fprintf(stderr, "wsfs: cannot start the signal thread: %s\n",
+			strerror(r));
 		return -1;
 	}
+	d->signal_thread_started = 1;
+	return 0;
+}
+
+/* The signal thread may be blocked in sigwait (a normal unmount) or in its
+** statfs poke; it holds nothing, so it is cancelled rather than joined on. */
+static void stop_signal_thread(struct ws_daemon *d)
+{
+	if (!d->signal_thread_started)
+		return;
+	pthread_cancel(d->signal_thread);
+	pthread_join(d->signal_thread, NULL);
+	d->signal_thread_started = 0;
+}
+
+static int start_session(struct ws_daemon *d)
+{
 	clear_dead_mounts(d->opt->mountpoint, d->opt->name);
 	if (fuse_session_mount(d->se, d->opt->mountpoint) != 0) {
 		fprintf(stderr, "wsfs: cannot mount at %s\n", d->opt->mountpoint);
@@ -315,7 +383,7 @@ static int start_session(struct ws_daemon *d)
 	}
 	d->mounted = 1;
 	ws_session = d->se;
-	return 0;
+	return start_signal_thread(d);
 }
 
 static int start_control(struct ws_daemon *d)
@@ -375,7 +443,7 @@ static void teardown(struct ws_daemon *d)
 		ws_session = NULL;
 		if (d->mounted)
 			fuse_session_unmount(d->se);
-		fuse_remove_signal_handlers(d->se);
+		stop_signal_thread(d);
 		fuse_session_destroy(d->se);
 	}
 	if (d->claimed && registry_release(d->reg, d->opt->name) < 0)
@@ -407,6 +475,12 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 		detach(&d.ready_fd);
 	if (open_upper(opt, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wsfs: %s\n", err);
+		goto out;
+	}
+	r = block_stop_signals(&d);
+	if (r < 0) {
+		fprintf(stderr, "wsfs: cannot block the stop signals: %s\n",
+			strerror(-r));
 		goto out;
 	}
 	r = cred_init();
