@@ -28,7 +28,7 @@ run_suite() {
 }
 
 run_suite normal build "$@"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86 \
+WSFS_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite sanitized build-asan "$@"
 

@@ -19,7 +19,10 @@ import time
 import pytest
 
 FD_LIMIT = 20000
-RSS_LIMIT_KIB = 200 * 1024
+# The bound for the daemon after untarring a large tree. Under ASan the
+# shadow memory and the quarantine of freed blocks make RSS meaningless, so
+# the sanitized pass of tests/run-all.sh checks descriptors only.
+RSS_LIMIT_KIB = None if os.environ.get("WSFS_SANITIZED") else 64 * 1024
 
 
 class Monitor:
@@ -67,7 +70,7 @@ class Monitor:
         assert self.samples > 0
         assert self.max_fds < max_fds, \
             f"daemon held {self.max_fds} descriptors (limit {max_fds})"
-        assert self.max_rss < max_rss, \
+        assert max_rss is None or self.max_rss < max_rss, \
             f"daemon VmRSS reached {self.max_rss} KiB (limit {max_rss} KiB)"
 
 
