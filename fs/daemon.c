@@ -248,13 +248,13 @@ static void unescape_octal(char *s)
 	*out = '\0';
 }
 
-/* Is LINE (one /proc/self/mountinfo entry) a wsfs mount of workspace NAME
-** at MOUNTPOINT? Fields: id parent maj:min root mountpoint opts... - type
-** source superopts. */
-static int is_our_mount(char *line, const char *mountpoint, const char *name)
+/* If LINE (one /proc/self/mountinfo entry) is a wsfs mount at MOUNTPOINT,
+** copies its workspace name to NAME and returns 1. Fields: id parent
+** maj:min root mountpoint opts... - type source superopts. */
+static int wsfs_mount_at(char *line, const char *mountpoint, char *name,
+			 size_t namelen)
 {
 	char *save = NULL, *field, *mnt = NULL, *type, *source;
-	char want[WS_NAME_MAX + 8];
 	int i = 0;
 
 	for (field = strtok_r(line, " ", &save); field && strcmp(field, "-") != 0;
@@ -263,41 +263,59 @@ static int is_our_mount(char *line, const char *mountpoint, const char *name)
 			mnt = field;
 	type = strtok_r(NULL, " ", &save);
 	source = strtok_r(NULL, " ", &save);
-	if (!mnt || !type || !source)
+	if (!mnt || !type || !source || strcmp(type, "fuse.wsfs") != 0 ||
+	    strncmp(source, "wsfs:", 5) != 0)
 		return 0;
 	unescape_octal(mnt);
 	unescape_octal(source);
-	snprintf(want, sizeof(want), "wsfs:%s", name);
-	return strcmp(mnt, mountpoint) == 0 && strcmp(type, "fuse.wsfs") == 0 &&
-	       strcmp(source, want) == 0;
+	if (strcmp(mnt, mountpoint) != 0)
+		return 0;
+	snprintf(name, namelen, "%s", source + 5);
+	return 1;
+}
+
+/* The name of the topmost wsfs workspace mounted at MOUNTPOINT into NAME;
+** returns 0 if there is none. */
+static int top_wsfs_mount(const char *mountpoint, char *name, size_t namelen)
+{
+	char line[4 * PATH_MAX], found[WS_NAME_MAX + 1];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int any = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (wsfs_mount_at(line, mountpoint, found, sizeof(found))) {
+			snprintf(name, namelen, "%s", found);
+			any = 1;	/* later lines are mounted on top */
+		}
+	fclose(f);
+	return any;
 }
 
 /* A daemon killed with SIGKILL leaves its mount behind, answering ENOTCONN
 ** once the kernel has closed its /dev/fuse. We hold the name's lock now, so
 ** every mount of this name at our mountpoint belongs to a dead daemon, even
-** one whose descriptors the kernel has not finished closing. */
-static void clear_dead_mounts(const char *mountpoint, const char *name)
+** one whose descriptors the kernel has not finished closing: those are
+** detached. Another workspace's mount there is refused, not hidden. */
+static int clear_mountpoint(const char *mountpoint, const char *name)
 {
-	char line[4 * PATH_MAX];
-	int found;
+	char top[WS_NAME_MAX + 1];
 
-	do {
-		FILE *f = fopen("/proc/self/mountinfo", "re");
-
-		found = 0;
-		if (!f)
-			return;
-		while (!found && fgets(line, sizeof(line), f))
-			found = is_our_mount(line, mountpoint, name);
-		fclose(f);
-		if (found && umount2(mountpoint, MNT_DETACH) < 0) {
-			ws_log("cannot detach the dead mount at %s: %s",
-			       mountpoint, strerror(errno));
-			return;
+	while (top_wsfs_mount(mountpoint, top, sizeof(top))) {
+		if (strcmp(top, name) != 0) {
+			fprintf(stderr, "wsfs: %s is in use by workspace '%s'\n",
+				mountpoint, top);
+			return -1;
 		}
-		if (found)
-			ws_log("detached a dead mount of %s at %s", name, mountpoint);
-	} while (found);
+		if (umount2(mountpoint, MNT_DETACH) < 0) {
+			fprintf(stderr, "wsfs: cannot detach the dead mount of %s "
+				"at %s: %s\n", name, mountpoint, strerror(errno));
+			return -1;
+		}
+		ws_log("detached a dead mount of %s at %s", name, mountpoint);
+	}
+	return 0;
 }
 
 /* Created before detaching: it only parses libfuse's options, so a bad
@@ -376,7 +394,8 @@ static void stop_signal_thread(struct ws_daemon *d)
 
 static int start_session(struct ws_daemon *d)
 {
-	clear_dead_mounts(d->opt->mountpoint, d->opt->name);
+	if (clear_mountpoint(d->opt->mountpoint, d->opt->name) < 0)
+		return -1;
 	if (fuse_session_mount(d->se, d->opt->mountpoint) != 0) {
 		fprintf(stderr, "wsfs: cannot mount at %s\n", d->opt->mountpoint);
 		return -1;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct parse_state {
 	char *positional[3];
 	int npositional;
 	unsigned long fd_cache;
+	char *timeout;		/* as given; parsed by parse_timeout() */
 	int failed;
 };
 
@@ -43,7 +45,7 @@ static const struct fuse_opt ws_opt_spec[] = {
 	{ "upper=%s", offsetof(struct parse_state, o.upper), 0 },
 	{ "name=%s", offsetof(struct parse_state, o.name), 0 },
 	{ "state=%s", offsetof(struct parse_state, o.state), 0 },
-	{ "timeout=%lf", offsetof(struct parse_state, o.timeout), 0 },
+	{ "timeout=%s", offsetof(struct parse_state, timeout), 0 },
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("suid", KEY_SUIDDEV),
 	FUSE_OPT_KEY("dev", KEY_SUIDDEV),
@@ -123,6 +125,29 @@ void options_usage(const char *prog)
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
+}
+
+/* A plain decimal number of seconds, 0 to 10^7: fuse_opt's %lf would take
+** "nan", "-5" or "0x10" and give no wsfs: message for garbage. */
+static int parse_timeout(const char *text, double *out)
+{
+	char *end;
+	double t;
+
+	if (!text) {
+		*out = 86400.0;
+		return 0;
+	}
+	errno = 0;
+	t = strtod(text, &end);
+	if (errno || end == text || *end || !isfinite(t) || t < 0 || t > 1e7 ||
+	    strpbrk(text, "xXnN")) {
+		fprintf(stderr, "wsfs: invalid timeout '%s': give seconds from 0 "
+			"to 10000000\n", text);
+		return -1;
+	}
+	*out = t;
+	return 0;
 }
 
 static size_t default_fd_cache(void)
@@ -268,7 +293,6 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 
 	memset(&ps, 0, sizeof(ps));
 	ps.opt = opt;
-	ps.o.timeout = -1;
 	if (fuse_opt_parse(args, &ps, ws_opt_spec, parse_key) < 0 ||
 	    fuse_opt_parse(args, &ps, ws_fd_cache_spec, NULL) < 0)
 		ps.failed = 1;
@@ -279,13 +303,8 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 		ret = 0;
 		goto out;
 	}
-	if (opt->timeout < 0)
-		opt->timeout = 86400.0;
-	if (opt->timeout > 1e7) {
-		fprintf(stderr, "wsfs: timeout=%g is out of range (0..10000000)\n",
-			opt->timeout);
+	if (parse_timeout(ps.timeout, &opt->timeout) < 0)
 		goto out;
-	}
 	opt->fd_cache = ps.fd_cache ? ps.fd_cache : default_fd_cache();
 	if (opt->fd_cache < 16) {
 		fprintf(stderr, "wsfs: fd_cache=%zu is too small (minimum 16)\n",
@@ -301,6 +320,7 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 out:
 	for (int i = 0; i < ps.npositional; i++)
 		free(ps.positional[i]);
+	free(ps.timeout);
 	return ret;
 }
 
