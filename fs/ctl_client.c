@@ -11,6 +11,7 @@
 ** error message here, not a SIGPIPE that kills wsctl silently.
 */
 #include "ctl_proto.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,18 +24,6 @@
 #include <unistd.h>
 
 #define CTL_TIMEOUT_S 2
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Maps an I/O errno to a message; a timeout reads better as such than as
 ** "Resource temporarily unavailable". */

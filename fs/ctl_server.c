@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "ctl_proto.h"
+#include "util.h"
 
 #define CTL_IO_TIMEOUT_MS 2000
 #define CTL_BACKLOG 16
@@ -54,18 +55,6 @@ struct ctl_server {
 	void *arg;
 	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 };
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t now_ms(void)
 {

@@ -259,6 +259,25 @@ void inode_fd_put(struct ws_inode *n)
 	pthread_mutex_unlock(&itab.lock);
 }
 
+int inode_fd2(struct ws_inode *a, int *fa, struct ws_inode *b, int *fb)
+{
+	*fa = inode_fd(a);
+	if (*fa < 0)
+		return *fa;
+	*fb = inode_fd(b);
+	if (*fb < 0) {
+		inode_fd_put(a);
+		return *fb;
+	}
+	return 0;
+}
+
+void inode_fd2_put(struct ws_inode *a, struct ws_inode *b)
+{
+	inode_fd_put(b);
+	inode_fd_put(a);
+}
+
 void inode_pin(struct ws_inode *n)
 {
 	pthread_mutex_lock(&itab.lock);

@@ -66,6 +66,11 @@ static inline struct ws_inode *inode_of(fuse_ino_t ino)
 int inode_fd(struct ws_inode *inode);
 void inode_fd_put(struct ws_inode *inode);
 
+/* Borrows descriptors for two nodes (link and rename need both): 0 with
+** both borrowed, or -errno with neither. */
+int inode_fd2(struct ws_inode *a, int *fa, struct ws_inode *b, int *fb);
+void inode_fd2_put(struct ws_inode *a, struct ws_inode *b);
+
 /* Registers the entry NAME in PARENT and fills E (ino, attr, timeouts); the
 ** node's lookup count goes up by one. Never follows a symlink. */
 int inode_lookup(struct ws_inode *parent, const char *name,

@@ -157,20 +157,13 @@ static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		reply_err(req, -EPERM);
 		return;
 	}
-	fd = inode_fd(n);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	pfd = inode_fd(dir);
-	if (pfd < 0) {
-		inode_fd_put(n);
-		reply_err(req, pfd);
+	err = inode_fd2(n, &fd, dir, &pfd);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	err = linkat(fd, "", pfd, newname, AT_EMPTY_PATH) < 0 ? -errno : 0;
-	inode_fd_put(dir);
-	inode_fd_put(n);
+	inode_fd2_put(n, dir);
 	if (!err)
 		err = inode_lookup(dir, newname, &e);
 	reply_made(req, err, &e);
@@ -221,20 +214,13 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, -EINVAL);
 		return;
 	}
-	ofd = inode_fd(from);
-	if (ofd < 0) {
-		reply_err(req, ofd);
-		return;
-	}
-	nfd = inode_fd(to);
-	if (nfd < 0) {
-		inode_fd_put(from);
-		reply_err(req, nfd);
+	err = inode_fd2(from, &ofd, to, &nfd);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
-	inode_fd_put(to);
-	inode_fd_put(from);
+	inode_fd2_put(from, to);
 	fuse_reply_err(req, -err);
 }
 

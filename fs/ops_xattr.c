@@ -31,6 +31,19 @@ static int is_fcaps_name(const char *name)
 	return strcmp(name, "security.capability") == 0;
 }
 
+/* Replies to a get or list request; with SIZE 0 the kernel asked for the
+** length alone. */
+static void reply_xattr(fuse_req_t req, ssize_t len, size_t size,
+			const char *buf)
+{
+	if (len < 0)
+		reply_err(req, (int)len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+}
+
 static void proc_path(int fd, char buf[32])
 {
 	snprintf(buf, 32, "/proc/self/fd/%d", fd);
@@ -95,12 +108,7 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (len < 0)
 		len = -errno;
 	inode_fd_put(n);
-	if (len < 0)
-		reply_err(req, (int)len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else
-		fuse_reply_buf(req, buf, (size_t)len);
+	reply_xattr(req, len, size, buf);
 	free(buf);
 }
 
@@ -181,12 +189,7 @@ static void ws_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (len < 0)
 		len = -errno;
 	inode_fd_put(n);
-	if (len < 0)
-		reply_err(req, (int)len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else
-		fuse_reply_buf(req, buf, (size_t)len);
+	reply_xattr(req, len, size, buf);
 	free(buf);
 }
 

@@ -84,19 +84,6 @@ static const char schema_sql[] =
 #define SELECT_MOUNTS \
 	"SELECT name, mountpoint, upper, pid, start_time, socket FROM mounts"
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	/* A truncated message is still better than none. */
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int sqlite_to_errno(int rc)
 {
 	switch (rc & 0xff) {

@@ -20,4 +20,9 @@ void json_write_string(FILE *out, const char *s);
 int str_format(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* snprintf into a caller's error buffer, which may be NULL; a truncated
+** message is still better than none. */
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif
