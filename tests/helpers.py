@@ -59,36 +59,31 @@ def is_native(w):
     return getattr(w, "native", False)
 
 
-@pytest.fixture
-def wsp(request):
-    """conftest's `ws`, or a NativeWorkspace under WSFS_TEST_NATIVE=1.
-
-    Sets the process umask to 022 for the test (restored after), so mode
-    expectations do not depend on the caller's environment.
-    """
+def _workspace(request, options):
+    """conftest's workspace mounted with OPTIONS, or a NativeWorkspace under
+    WSFS_TEST_NATIVE=1, with the process umask at 022 for the test (restored
+    after), so mode expectations do not depend on the caller's environment."""
     old = os.umask(0o022)
     try:
         if NATIVE:
             base = request.getfixturevalue("tmpbase")
             yield NativeWorkspace(os.path.join(base, "w0"))
         else:
-            yield request.getfixturevalue("ws")
+            yield request.getfixturevalue("make_ws")(options=options)
     finally:
         os.umask(old)
+
+
+@pytest.fixture
+def wsp(request):
+    """A mounted workspace (allow_other), or plain ext4 when native."""
+    yield from _workspace(request, "allow_other")
 
 
 @pytest.fixture
 def wsp_acl(request):
     """Like `wsp`, mounted with -o acl (POSIX ACLs enforced by the kernel)."""
-    old = os.umask(0o022)
-    try:
-        if NATIVE:
-            base = request.getfixturevalue("tmpbase")
-            yield NativeWorkspace(os.path.join(base, "w0"))
-        else:
-            yield request.getfixturevalue("make_ws")(options="allow_other,acl")
-    finally:
-        os.umask(old)
+    yield from _workspace(request, "allow_other,acl")
 
 
 @pytest.fixture
