@@ -395,6 +395,14 @@ fail:
 	return rc;
 }
 
+static int db_exists(const struct registry *reg)
+{
+	char path[PATH_MAX];
+
+	return str_format(path, sizeof(path), "%s/state.db", reg->dir) == 0 &&
+	       access(path, F_OK) == 0;
+}
+
 int registry_open(const char *dir, int create, struct registry **out,
 		  char *err, size_t errlen)
 {
@@ -419,10 +427,14 @@ int registry_open(const char *dir, int create, struct registry **out,
 		      check_dir(reg, err, errlen);
 	if (rc < 0)
 		goto fail;
-	rc = db_connect(reg, 1, &db, err, errlen);
-	if (rc < 0)
-		goto fail;
-	db_close(db);
+	/* A reader (wsctl) must not write: a state directory no daemon has
+	** used yet simply has no workspaces. */
+	if (create || db_exists(reg)) {
+		rc = db_connect(reg, create, &db, err, errlen);
+		if (rc < 0)
+			goto fail;
+		db_close(db);
+	}
 	*out = reg;
 	return 0;
 fail:
@@ -562,6 +574,8 @@ int registry_get(struct registry *reg, const char *name, struct ws_mount *out)
 
 	if (!ws_name_valid(name))
 		return -EINVAL;
+	if (!db_exists(reg))
+		return -ENOENT;
 	rc = db_connect(reg, 0, &db, NULL, 0);
 	if (rc < 0)
 		return rc;
@@ -629,6 +643,8 @@ int registry_list(struct registry *reg, struct ws_mount **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
+	if (!db_exists(reg))
+		return 0;
 	rc = db_connect(reg, 0, &db, NULL, 0);
 	if (rc < 0)
 		return rc;

@@ -160,6 +160,11 @@ def test_ls_empty_state_dir(tmpbase):
     r = wsctl("ls", "--json", state=empty)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]" and json.loads(r.stdout) == []
+    # a reader writes nothing: listing works even where it could not write
+    assert os.listdir(empty) == []
+    r = wsctl("status", "nope", state=empty)
+    assert r.returncode == 1 and "no workspace named 'nope'" in r.stderr
+    assert os.listdir(empty) == []
 
 
 # ------------------------------------------------------------------ status
