@@ -176,6 +176,18 @@ struct handle_buf {
 	unsigned char bytes[MAX_HANDLE_SZ];
 };
 
+/* A node whose handle no longer opens its file (deleted behind our back, or
+** paired with another file's handle by a racing rename) must not be found
+** by the next lookup: the kernel answers ESTALE with a revalidating retry,
+** and that lookup then makes a fresh node. */
+static void unhash_stale(struct ws_inode *n)
+{
+	pthread_mutex_lock(&itab.lock);
+	if (hash_find(n->dev, n->ino) == n)
+		hash_remove(n);
+	pthread_mutex_unlock(&itab.lock);
+}
+
 /* Opens node N from its handle with FLAGS. The handle may have been taken
 ** by name a moment after the node's stat (inode_lookup), so a rename racing
 ** in between could have paired this node with another file's handle: the
@@ -195,12 +207,15 @@ static int open_from_handle(struct ws_inode *n, int flags)
 		itab_relieve();
 		fd = open_by_handle_at(itab.mount_fd, &h.fh, flags | O_CLOEXEC);
 	}
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_ino != n->ino || st.st_dev != n->dev) {
+	if (fd < 0) {
+		fd = -errno;
+	} else if (fstat(fd, &st) < 0 || st.st_ino != n->ino ||
+		   st.st_dev != n->dev) {
 		close(fd);
-		return -ESTALE;
+		fd = -ESTALE;
 	}
+	if (fd == -ESTALE)
+		unhash_stale(n);
 	return fd;
 }
 
