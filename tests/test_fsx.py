@@ -95,6 +95,20 @@ def test_fsx_odirect(ws):
     same_in_upper(ws, "fsx-dio")
 
 
+def test_fsx_writeback(make_ws):
+    """-o writeback: writes stay in the kernel's page cache and reach the
+    daemon later as pages; the data must come out the same, in the mount
+    and, after unmounting (which writes everything back), in the upper."""
+    w = make_ws(options="allow_other,writeback")
+    p = start_fsx(w.p("fsx-wb"), "-S", "6", "-N", "30000", "-q")
+    finish([p], timeout=120)
+    with open(w.p("fsx-wb"), "rb") as f:
+        via_mount = f.read()
+    w.umount()
+    with open(w.u("fsx-wb"), "rb") as f:
+        assert f.read() == via_mount
+
+
 def test_fsx_small_fd_cache(make_ws):
     """fd_cache=64 while another process keeps touching 500 other files, so
     the daemon keeps evicting and reopening descriptors under fsx."""

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from conftest import as_user
 from helpers import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
                      FALLOC_FL_ZERO_RANGE, expect_errno, fallocate, is_native,
                      linkat_follow,
@@ -796,3 +797,43 @@ def test_many_files_open_at_once(wsp):
     for i in range(0, n, 37):
         assert read_file(wsp.u(f"f{i:03d}")) == f"{i}:0;{i}:1;{i}:2;".encode()
     assert len(os.listdir(wsp.u(""))) == n
+
+
+def test_writeback_mode_append_and_write_only(make_ws):
+    """With -o writeback the daemon opens write-only files read-write (the
+    kernel reads around partial pages) and leaves O_APPEND to the kernel:
+    appends still land at the end, and a 0200 file stays writable to its
+    owner and unreadable through the mount."""
+    w = make_ws(options="allow_other,writeback")
+    path = w.p("log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, b"one\n")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, b"two\n")
+        fd2 = os.open(path, os.O_WRONLY | os.O_APPEND)
+        os.write(fd2, b"three\n")
+        os.close(fd2)
+    finally:
+        os.close(fd)
+    with open(path, "rb") as f:
+        assert f.read() == b"one\ntwo\nthree\n"
+
+    def owner_writes_but_cannot_read():
+        fdw = os.open(w.p("pub", "wo"), os.O_WRONLY | os.O_CREAT, 0o200)
+        os.write(fdw, b"secret-ish")
+        os.close(fdw)
+        try:
+            os.open(w.p("pub", "wo"), os.O_RDONLY)
+        except PermissionError:
+            return 0
+        return 1
+
+    os.mkdir(w.p("pub"))
+    os.chmod(w.p("pub"), 0o777)
+    assert as_user(1000, 1000, owner_writes_but_cannot_read) == 0
+    w.umount()
+    with open(w.u("pub", "wo"), "rb") as f:
+        assert f.read() == b"secret-ish"
+    with open(w.u("log"), "rb") as f:
+        assert f.read() == b"one\ntwo\nthree\n"
