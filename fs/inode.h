@@ -13,8 +13,10 @@
 ** in a bounded LRU cache.  A request borrows a descriptor with inode_fd() and
 ** returns it with inode_fd_put(); one that is not cached is reopened from the
 ** handle with open_by_handle_at(), which cannot resolve a path and so cannot
-** be steered through a symlink.  Descriptors of nodes with open files are
-** pinned, so an unlinked-but-open file stays reachable as on a kernel fs.
+** be steered through a symlink.  Lookups open nothing; opens go straight
+** from the handle.  A cached descriptor of a node with open files is never
+** evicted (its pin), and the kernel passes the open file itself for most
+** operations on an unlinked-but-open file.
 **
 ** When the backing filesystem cannot make handles the table falls back to
 ** pinning one descriptor per node, and says so in the log.
@@ -101,7 +103,7 @@ static inline int inode_no_fcaps(struct ws_inode *n)
 /* Drops N kernel references; frees the node when none are left. */
 void inode_forget(struct ws_inode *inode, uint64_t n);
 
-/* Open files keep their node's descriptor cached (see above). */
+/* While a node has open files, eviction leaves its cached descriptor alone. */
 void inode_pin(struct ws_inode *inode);
 void inode_unpin(struct ws_inode *inode);
 
