@@ -59,7 +59,7 @@
 
 #include "util.h"
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 #define BUSY_TIMEOUT_MS 5000
 #define WAL_RETRY_MS 10
 #define CLAIM_RETRIES 20
@@ -78,8 +78,26 @@ static const char schema_sql[] =
 	"pid INTEGER NOT NULL, start_time INTEGER NOT NULL, "
 	"socket TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+	/* Quota limits and the persisted ledger, one row per workspace name
+	** ever mounted; NULL limits mean "none". */
+	"CREATE TABLE IF NOT EXISTS quotas("
+	"name TEXT PRIMARY KEY, bytes INTEGER, inodes INTEGER, "
+	"soft_bytes INTEGER, soft_inodes INTEGER, grace INTEGER NOT NULL, "
+	"warn TEXT NOT NULL, used_bytes INTEGER NOT NULL DEFAULT 0, "
+	"used_inodes INTEGER NOT NULL DEFAULT 0, "
+	"soft_bytes_since INTEGER NOT NULL DEFAULT 0, "
+	"soft_inodes_since INTEGER NOT NULL DEFAULT 0, "
+	"clean INTEGER NOT NULL DEFAULT 0, upper TEXT NOT NULL DEFAULT '', "
+	"updated INTEGER NOT NULL DEFAULT 0);"
+	/* The inodes carrying charged xattrs, saved at a clean unmount. */
+	"CREATE TABLE IF NOT EXISTS quota_xattrs("
+	"name TEXT NOT NULL, ino INTEGER NOT NULL, bytes INTEGER NOT NULL, "
+	"PRIMARY KEY(name, ino));"
 	"INSERT OR IGNORE INTO meta(key, value) "
-	"VALUES('schema_version', '" SCHEMA_VERSION "');";
+	"VALUES('schema_version', '" SCHEMA_VERSION "');"
+	/* Version 1 had only mounts and meta; the tables above complete it. */
+	"UPDATE meta SET value = '" SCHEMA_VERSION "' "
+	"WHERE key = 'schema_version' AND value = '1';";
 
 #define SELECT_MOUNTS \
 	"SELECT name, mountpoint, upper, pid, start_time, socket FROM mounts"
@@ -393,6 +411,18 @@ static int db_connect(const struct registry *reg, int init, sqlite3 **out,
 fail:
 	db_close(db);
 	return rc;
+}
+
+static int db_exists(const struct registry *reg);
+
+int registry_db(struct registry *reg, sqlite3 **db, char *err, size_t errlen)
+{
+	*db = NULL;
+	if (!db_exists(reg)) {
+		set_err(err, errlen, "%s has no state.db yet", reg->dir);
+		return -ENOENT;
+	}
+	return db_connect(reg, 0, db, err, errlen);
 }
 
 static int db_exists(const struct registry *reg)

@@ -58,6 +58,13 @@ int registry_get(struct registry *reg, const char *name, struct ws_mount *out);
 
 const char *registry_dir(const struct registry *reg);
 
+/* A new connection to state.db (WAL, busy timeout set) for the modules that
+** keep their own tables in it (quota/qstore.c); close with sqlite3_close.
+** -ENOENT if no daemon has created state.db yet. */
+struct sqlite3;
+int registry_db(struct registry *reg, struct sqlite3 **db, char *err,
+		size_t errlen);
+
 /* <state>/run/<name><suffix> into BUF; -ENAMETOOLONG if it does not fit. */
 int registry_run_path(const struct registry *reg, const char *name,
 		      const char *suffix, char *buf, size_t len);
