@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "inode.h"
 #include "log.h"
+#include "quota_mount.h"
 #include "registry.h"
 #include "setid.h"
 #include "stats.h"
@@ -58,6 +59,7 @@ struct ws_daemon {
 	time_t start_time;
 	char socket_path[PATH_MAX];
 	int claimed;
+	int quota_started;
 	int mounted;
 	int ready_fd;
 };
@@ -192,6 +194,10 @@ static int handle_request(const char *request, FILE *out, char *errmsg,
 		write_status(d, out);
 		return 0;
 	}
+	if (strcmp(request, "quota") == 0)
+		return qmount_ctl_show(out);
+	if (strncmp(request, "quota-set ", 10) == 0)
+		return qmount_ctl_set(request + 10, out, errmsg, errlen);
 	snprintf(errmsg, errlen, "unknown command '%.64s'", request);
 	return -EINVAL;
 }
@@ -405,6 +411,25 @@ static int start_session(struct ws_daemon *d)
 	return start_signal_thread(d);
 }
 
+/* The ledger must be true before the first request: a scan, if needed,
+** runs here, with the caller's terminal still attached for its progress. */
+static int start_quota(struct ws_daemon *d)
+{
+	struct ws_inode *root = itab_root();
+	int fd = inode_fd(root), r;
+
+	if (fd < 0) {
+		fprintf(stderr, "wsfs: upper directory: %s\n", strerror(-fd));
+		return -1;
+	}
+	r = qmount_start(d->reg, d->opt, fd);
+	inode_fd_put(root);
+	if (r < 0)
+		return -1;
+	d->quota_started = 1;
+	return 0;
+}
+
 static int start_control(struct ws_daemon *d)
 {
 	char err[512];
@@ -465,6 +490,8 @@ static void teardown(struct ws_daemon *d)
 		stop_signal_thread(d);
 		fuse_session_destroy(d->se);
 	}
+	if (d->quota_started)
+		qmount_stop(__atomic_load_n(&ws_stats.open_files, __ATOMIC_RELAXED));
 	if (d->claimed && registry_release(d->reg, d->opt->name) < 0)
 		ws_log("could not remove %s from the registry", d->opt->name);
 	if (d->reg)
@@ -506,11 +533,12 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	if (r < 0)
 		fprintf(stderr, "wsfs: warning: files will be owned by the daemon's "
 			"user, not the caller (%s)\n", strerror(-r));
-	if (claim_name(&d) < 0 || start_session(&d) < 0 ||
+	if (claim_name(&d) < 0 || start_quota(&d) < 0 || start_session(&d) < 0 ||
 	    start_control(&d) < 0 || signal_ready(&d) < 0)
 		goto out;
 	ws_log("workspace %s mounted at %s (upper %s, pid %d)", opt->name,
 	       opt->mountpoint, opt->upper, (int)getpid());
+	qmount_log_setup();
 	r = serve(&d);
 	/* A signal makes libfuse report its number; that is a clean stop. */
 	status = r < 0 ? WS_EXIT_RUNTIME : WS_EXIT_OK;

@@ -300,11 +300,36 @@ void inode_pin(struct ws_inode *n)
 	pthread_mutex_unlock(&itab.lock);
 }
 
-void inode_unpin(struct ws_inode *n)
+int inode_unpin(struct ws_inode *n)
 {
+	int last_orphan = 0;
+
 	pthread_mutex_lock(&itab.lock);
 	n->pins--;
+	if (n->pins == 0 && n->orphan) {
+		n->orphan = 0;
+		last_orphan = 1;
+	}
 	pthread_mutex_unlock(&itab.lock);
+	return last_orphan;
+}
+
+/* Marking and the last unpin take the same lock, so a close racing with
+** the unlink either sees the mark or leaves the pin for the unlink to see. */
+struct ws_inode *inode_orphan_if_open(dev_t dev, ino_t ino)
+{
+	struct ws_inode *n;
+
+	pthread_mutex_lock(&itab.lock);
+	n = itab.buckets[bucket_of(dev, ino, itab.nbuckets)];
+	for (; n; n = n->hash_next) {
+		if (n->ino == ino && n->dev == dev && n->pins > 0) {
+			n->orphan = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&itab.lock);
+	return n;
 }
 
 void inode_forget(struct ws_inode *n, uint64_t count)
@@ -399,6 +424,7 @@ static struct ws_inode *node_new(const struct ident *id,
 	n->btime_sec = id->btime_sec;
 	n->btime_nsec = id->btime_nsec;
 	n->fd = -1;
+	n->size = -1;
 	n->handle_type = h->fh.handle_type;
 	n->handle_len = h->fh.handle_bytes;
 	memcpy(n->handle, h->fh.f_handle, h->fh.handle_bytes);

@@ -45,6 +45,8 @@ struct ws_inode {
 	int fd_users;			/* requests using fd right now */
 	int pins;			/* open files and directories */
 	int no_fcaps;			/* known to have no security.capability */
+	int orphan;			/* unlinked while open; charge freed at last close */
+	int64_t size;			/* regular files: tracked size, -1 unknown (account.c) */
 	struct ws_inode *hash_next;
 	struct ws_inode *lru_prev, *lru_next;
 	int handle_type;
@@ -103,9 +105,16 @@ static inline int inode_no_fcaps(struct ws_inode *n)
 /* Drops N kernel references; frees the node when none are left. */
 void inode_forget(struct ws_inode *inode, uint64_t n);
 
-/* While a node has open files, eviction leaves its cached descriptor alone. */
+/* While a node has open files, eviction leaves its cached descriptor alone.
+** inode_unpin returns 1 when it dropped the last pin of an orphan, whose
+** quota charge the caller must now give back. */
 void inode_pin(struct ws_inode *inode);
-void inode_unpin(struct ws_inode *inode);
+int inode_unpin(struct ws_inode *inode);
+
+/* After the last link of (DEV, INO) was removed: if a node for it has open
+** files, marks it an orphan and returns it (its charge stays until the last
+** close); else returns NULL. */
+struct ws_inode *inode_orphan_if_open(dev_t dev, ino_t ino);
 
 /* The attributes the agent sees; st_ino is the backing inode number. */
 int inode_stat(struct ws_inode *inode, struct stat *st);

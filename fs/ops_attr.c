@@ -12,6 +12,8 @@
 ** chown and chmod) are enforced by the kernel before the request reaches us,
 ** because wsfs always mounts with default_permissions.
 */
+#include "account.h"
+#include "quota_mount.h"
 #include "setid.h"
 #include "wsfs.h"
 
@@ -31,7 +33,7 @@ static void ws_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	stats_op(OP_GETATTR);
 	if (fi)
-		err = fstat((int)fi->fh, &st) < 0 ? -errno : 0;
+		err = fstat(fh_fd(fi), &st) < 0 ? -errno : 0;
 	else
 		err = inode_stat(inode_of(ino), &st);
 	if (err)
@@ -60,6 +62,22 @@ static int set_size(int fd, int ofd, off_t size)
 	return truncate(path, size) < 0 ? -errno : 0;
 }
 
+/* Truncation reserves growth first and gives back what shrinking frees. */
+static int resize(struct ws_inode *n, int fd, int ofd, off_t size)
+{
+	struct grow g;
+	int err;
+
+	if (n->type != S_IFREG)
+		return set_size(fd, ofd, size);
+	err = account_resize_begin(&g, n, fd, size);
+	if (err)
+		return err;
+	err = set_size(fd, ofd, size);
+	account_resize_end(&g, err);
+	return err;
+}
+
 static int set_times(int fd, int ofd, const struct stat *attr, int valid)
 {
 	struct timespec ts[2];
@@ -82,7 +100,7 @@ static int set_times(int fd, int ofd, const struct stat *attr, int valid)
 /* Applies the changes through FD, which is the open file's descriptor OFD
 ** when the kernel passed one (no descriptor to borrow then), and fills ST
 ** with the result. */
-static int apply_setattr(fuse_req_t req, int fd, int ofd,
+static int apply_setattr(fuse_req_t req, struct ws_inode *n, int fd, int ofd,
 			 const struct stat *attr, int valid, struct stat *st)
 {
 	int err = 0;
@@ -97,7 +115,7 @@ static int apply_setattr(fuse_req_t req, int fd, int ofd,
 			err = -errno;
 	}
 	if (!err && (valid & FUSE_SET_ATTR_SIZE)) {
-		err = set_size(fd, ofd, attr->st_size);
+		err = resize(n, fd, ofd, attr->st_size);
 		if (!err)
 			setid_after_truncate(req, fd);
 	}
@@ -122,14 +140,14 @@ static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	if (fi) {
-		err = apply_setattr(req, (int)fi->fh, (int)fi->fh, attr, valid, &st);
+		err = apply_setattr(req, n, fh_fd(fi), fh_fd(fi), attr, valid, &st);
 	} else {
 		fd = inode_fd(n);
 		if (fd < 0) {
 			reply_err(req, fd);
 			return;
 		}
-		err = apply_setattr(req, fd, -1, attr, valid, &st);
+		err = apply_setattr(req, n, fd, -1, attr, valid, &st);
 		inode_fd_put(n);
 	}
 	if (err)
@@ -180,10 +198,12 @@ static void ws_statfs(fuse_req_t req, fuse_ino_t ino)
 	}
 	err = fstatvfs(fd, &sv) < 0 ? -errno : 0;
 	inode_fd_put(root);
-	if (err)
+	if (err) {
 		reply_err(req, err);
-	else
-		fuse_reply_statfs(req, &sv);
+		return;
+	}
+	qmount_statfs(&sv);
+	fuse_reply_statfs(req, &sv);
 }
 
 void ops_attr_register(struct fuse_lowlevel_ops *ops)

@@ -10,6 +10,7 @@
 ** descriptor on the new entry rather than by its name where the syscall gives
 ** us one.
 */
+#include "account.h"
 #include "cred.h"
 #include "wsfs.h"
 
@@ -67,14 +68,21 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      const char *target, struct fuse_entry_param *e)
 {
 	struct ws_inode *dir = inode_of(parent);
+	mode_t type = kind == MAKE_DIR ? S_IFDIR :
+		      kind == MAKE_SYMLINK ? S_IFLNK : (mode & S_IFMT);
 	struct cred_saved saved;
 	int pfd, r;
 
 	if (ws_read_only())
 		return -EROFS;
+	r = account_new(type);
+	if (r)
+		return r;
 	pfd = inode_fd(dir);
-	if (pfd < 0)
+	if (pfd < 0) {
+		account_new_undo(type);
 		return pfd;
+	}
 	cred_enter(req, &saved);
 	switch (kind) {
 	case MAKE_DIR:
@@ -91,8 +99,10 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	r = r < 0 ? -errno : 0;
 	cred_leave(&saved);
 	inode_fd_put(dir);
-	if (r)
+	if (r) {
+		account_new_undo(type);
 		return r;
+	}
 	return inode_lookup(dir, name, e);
 }
 
@@ -169,9 +179,12 @@ static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_made(req, err, &e);
 }
 
+/* The kernel holds the parent's and the victim's inode locks for the whole
+** request, so the entry probed is the entry removed. */
 static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 {
 	struct ws_inode *dir = inode_of(parent);
+	struct victim v;
 	int pfd, r;
 
 	if (ws_read_only())
@@ -179,8 +192,11 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 	pfd = inode_fd(dir);
 	if (pfd < 0)
 		return pfd;
+	account_victim_probe(&v, pfd, name);
 	r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
 	inode_fd_put(dir);
+	if (r == 0)
+		account_victim_gone(&v);
 	return r;
 }
 
@@ -203,6 +219,7 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct ws_inode *from = inode_of(parent), *to = inode_of(newparent);
+	struct victim v;
 	int ofd, nfd, err;
 
 	stats_op(OP_RENAME);
@@ -219,8 +236,14 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, err);
 		return;
 	}
+	/* A rename over an entry removes one link of the replaced inode. */
+	memset(&v, 0, sizeof(v));
+	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)))
+		account_victim_probe(&v, nfd, newname);
 	err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
 	inode_fd2_put(from, to);
+	if (err == 0)
+		account_victim_gone(&v);
 	fuse_reply_err(req, -err);
 }
 

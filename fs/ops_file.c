@@ -11,8 +11,14 @@
 ** The kernel's page cache is kept across opens (keep_cache) because all
 ** changes to the upper go through this daemon; FLUSH is skipped (noflush)
 ** because a close has nothing to write back: the writeback cache is off so
-** that a later quota can fail the very write() that crosses it.
+** that the quota can fail the very write() that crosses it.
+**
+** Every call that can change a file's size reserves the growth first and
+** settles after (account.h). fi->fh carries the descriptor in its low 32
+** bits and, above them, whether it appends, because where an O_APPEND write
+** lands (the real end of file) is what it is charged for.
 */
+#include "account.h"
 #include "cred.h"
 #include "setid.h"
 #include "wsfs.h"
@@ -20,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <linux/falloc.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,35 +64,105 @@ static void opened(struct ws_inode *n)
 	stats_gauge(&ws_stats.open_files, 1);
 }
 
+/* The last close of a file unlinked while open frees its charge. */
+static void closed(struct ws_inode *n)
+{
+	if (inode_unpin(n))
+		account_orphan_closed(n);
+	stats_gauge(&ws_stats.open_files, -1);
+}
+
+/* Appends land at the real end of file only when the backing descriptor
+** has O_APPEND; with the writeback cache the kernel places them itself. */
+static uint64_t fh_make(int fd, int flags)
+{
+	uint64_t fh = (uint32_t)fd;
+
+	if ((backing_flags(flags) & O_APPEND))
+		fh |= FH_APPEND;
+	return fh;
+}
+
+/* Creates NAME exclusively, so the inode charge is only kept for a file
+** that is really new. The kernel sends CREATE only for names it believes
+** absent; one that exists after all (changed behind our back) is opened. */
+static int create_file(int pfd, const char *name, int flags, mode_t mode,
+		       int *created)
+{
+	int fd;
+
+	*created = 0;
+	fd = openat(pfd, name, flags | O_CREAT | O_EXCL, mode);
+	if (fd >= 0) {
+		*created = 1;
+		return fd;
+	}
+	if (errno != EEXIST || (flags & O_EXCL))
+		return -errno;
+	fd = openat(pfd, name, flags & ~O_TRUNC, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+static int create_retrying(int pfd, const char *name, int flags, mode_t mode,
+			   int *created)
+{
+	int fd = create_file(pfd, name, flags, mode, created);
+
+	if (fd < 0 && fd_exhausted(-fd)) {
+		itab_relieve();
+		fd = create_file(pfd, name, flags, mode, created);
+	}
+	return fd;
+}
+
+/* An existing file opened by CREATE with O_TRUNC is truncated here, under
+** its size lock, so its charge is given back. */
+static int truncate_existing(struct ws_inode *n, int fd)
+{
+	struct grow g;
+	char path[32];
+	int err;
+
+	err = account_resize_begin(&g, n, fd, 0);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	err = truncate(path, 0) < 0 ? -errno : 0;
+	account_resize_end(&g, err);
+	return err;
+}
+
 static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	struct ws_inode *dir = inode_of(parent);
+	struct ws_inode *dir = inode_of(parent), *n;
 	struct fuse_entry_param e;
 	struct cred_saved saved;
-	int pfd, fd, err;
+	int pfd, fd, err, created;
 
 	stats_op(OP_CREATE);
 	if (ws_read_only()) {
 		reply_err(req, -EROFS);
 		return;
 	}
+	err = account_new(S_IFREG);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
 	pfd = inode_fd(dir);
 	if (pfd < 0) {
+		account_new_undo(S_IFREG);
 		reply_err(req, pfd);
 		return;
 	}
 	cred_enter(req, &saved);
-	mode = cred_mode(&saved, mode);
-	fd = openat(pfd, name, backing_flags(fi->flags) | O_CREAT, mode);
-	if (fd < 0 && fd_exhausted(errno)) {
-		itab_relieve();
-		fd = openat(pfd, name, backing_flags(fi->flags) | O_CREAT, mode);
-	}
-	if (fd < 0)
-		fd = -errno;
+	fd = create_retrying(pfd, name, backing_flags(fi->flags),
+			     cred_mode(&saved, mode), &created);
 	cred_leave(&saved);
 	inode_fd_put(dir);
+	if (!created)
+		account_new_undo(S_IFREG);
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
@@ -96,17 +173,45 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, err);
 		return;
 	}
-	inode_set_no_fcaps(inode_of(e.ino), 1);
-	fi->fh = (uint64_t)fd;
+	n = inode_of(e.ino);
+	if (!created && (fi->flags & O_TRUNC))
+		err = truncate_existing(n, fd);
+	if (err) {
+		close(fd);
+		inode_forget(n, 1);
+		reply_err(req, err);
+		return;
+	}
+	if (created)
+		inode_set_no_fcaps(n, 1);
+	fi->fh = fh_make(fd, fi->flags);
 	set_open_flags(fi);
-	opened(inode_of(e.ino));
+	opened(n);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		/* The caller is gone: nobody will release or forget this. */
 		close(fd);
-		inode_unpin(inode_of(e.ino));
-		stats_gauge(&ws_stats.open_files, -1);
-		inode_forget(inode_of(e.ino), 1);
+		closed(n);
+		inode_forget(n, 1);
 	}
+}
+
+/* O_TRUNC gives back the file's charge: the old size is learned through
+** the node's O_PATH descriptor and the open done under the size lock. */
+static int open_truncating(struct ws_inode *n, int flags)
+{
+	struct grow g;
+	int pfd, fd, err;
+
+	pfd = inode_fd(n);
+	if (pfd < 0)
+		return pfd;
+	err = account_resize_begin(&g, n, pfd, 0);
+	inode_fd_put(n);
+	if (err)
+		return err;
+	fd = inode_open(n, flags);
+	account_resize_end(&g, fd < 0 ? fd : 0);
+	return fd;
 }
 
 static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -119,29 +224,30 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, -EROFS);
 		return;
 	}
-	fd = inode_open(n, backing_flags(fi->flags));
+	if ((fi->flags & O_TRUNC) && n->type == S_IFREG)
+		fd = open_truncating(n, backing_flags(fi->flags));
+	else
+		fd = inode_open(n, backing_flags(fi->flags));
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
 	}
 	if (fi->flags & O_TRUNC)
 		setid_after_write(req, ino, fd);
-	fi->fh = (uint64_t)fd;
+	fi->fh = fh_make(fd, fi->flags);
 	set_open_flags(fi);
 	opened(n);
 	if (fuse_reply_open(req, fi) != 0) {
 		close(fd);
-		inode_unpin(n);
-		stats_gauge(&ws_stats.open_files, -1);
+		closed(n);
 	}
 }
 
 static void ws_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	stats_op(OP_RELEASE);
-	close((int)fi->fh);
-	inode_unpin(inode_of(ino));
-	stats_gauge(&ws_stats.open_files, -1);
+	close(fh_fd(fi));
+	closed(inode_of(ino));
 	fuse_reply_err(req, 0);
 }
 
@@ -186,7 +292,7 @@ static void ws_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-	int fd = (int)fi->fh;
+	int fd = fh_fd(fi);
 
 	stats_op(OP_READ);
 	(void)ino;
@@ -205,27 +311,37 @@ static void ws_write_buf(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_bufvec *in_buf, off_t off,
 			 struct fuse_file_info *fi)
 {
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	size_t len = fuse_buf_size(in_buf);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
+	int fd = fh_fd(fi);
+	struct grow g;
 	ssize_t res;
+	int err;
 
 	stats_op(OP_WRITE);
+	err = account_write_begin(&g, inode_of(ino), fd, off, len, fh_append(fi));
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	res = fuse_buf_copy(&out, in_buf, 0);
+	account_write_end(&g, res);
 	if (res < 0) {
 		reply_err(req, (int)res);
 		return;
 	}
 	stats_add(&ws_stats.bytes_written, (uint64_t)res);
-	setid_after_write(req, ino, (int)fi->fh);
+	setid_after_write(req, ino, fd);
 	fuse_reply_write(req, (size_t)res);
 }
 
 static void ws_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
-	int fd = (int)fi->fh;
+	int fd = fh_fd(fi);
 	int r;
 
 	stats_op(OP_FSYNC);
@@ -237,16 +353,23 @@ static void ws_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void ws_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			 off_t len, struct fuse_file_info *fi)
 {
+	int fd = fh_fd(fi);
+	struct grow g;
+	int err;
+
 	stats_op(OP_FALLOCATE);
-	(void)ino;
 	if (ws_read_only()) {
 		reply_err(req, -EROFS);
 		return;
 	}
-	if (fallocate((int)fi->fh, mode, off, len) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	err = account_fallocate_begin(&g, inode_of(ino), fd, mode, off, len);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	err = fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+	account_resize_end(&g, err);
+	fuse_reply_err(req, -err);
 }
 
 static void ws_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -256,7 +379,7 @@ static void ws_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	stats_op(OP_LSEEK);
 	(void)ino;
-	res = lseek((int)fi->fh, off, whence);
+	res = lseek(fh_fd(fi), off, whence);
 	if (res < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -268,19 +391,29 @@ static void ws_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			       off_t off_out, struct fuse_file_info *fi_out,
 			       size_t len, int flags)
 {
+	int out_fd = fh_fd(fi_out);
+	struct grow g;
 	ssize_t res;
+	int err;
 
 	stats_op(OP_COPY_FILE_RANGE);
 	(void)ino_in;
-	(void)ino_out;
 	if (ws_read_only()) {
 		reply_err(req, -EROFS);
 		return;
 	}
-	res = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out,
-			      len, (unsigned int)flags);
+	err = account_write_begin(&g, inode_of(ino_out), out_fd, off_out, len, 0);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	res = copy_file_range(fh_fd(fi_in), &off_in, out_fd, &off_out, len,
+			      (unsigned int)flags);
+	if (res < 0)
+		res = -errno;
+	account_write_end(&g, res);
 	if (res < 0) {
-		fuse_reply_err(req, errno);
+		reply_err(req, (int)res);
 		return;
 	}
 	stats_add(&ws_stats.bytes_written, (uint64_t)res);

@@ -12,6 +12,7 @@
 ** unseen by it, an ACL would grant nothing yet suggest otherwise.  With -o
 ** acl the backing filesystem keeps the mode in sync with the access ACL.
 */
+#include "account.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -73,7 +74,7 @@ static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	proc_path(fd, path);
-	err = setxattr(path, name, value, size, flags) < 0 ? -errno : 0;
+	err = account_setxattr(n, path, name, value, size, flags);
 	inode_fd_put(n);
 	fuse_reply_err(req, -err);
 }
@@ -212,7 +213,7 @@ static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	proc_path(fd, path);
-	err = removexattr(path, name) < 0 ? -errno : 0;
+	err = account_removexattr(n, path, name);
 	inode_fd_put(n);
 	fuse_reply_err(req, -err);
 }

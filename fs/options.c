@@ -11,6 +11,7 @@
 ** mount.fuse3 adds them on its own to every mount root makes from fstab.
 */
 #include "options.h"
+#include "qparse.h"
 #include "registry.h"
 #include "util.h"
 
@@ -22,12 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 enum {
 	KEY_NONOPT_, KEY_RO, KEY_SUIDDEV, KEY_ACL, KEY_WRITEBACK, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
+	KEY_RESCAN,
 };
+
+/* The quota options, kept as text until parse_quota() checks them. */
+enum { Q_BYTES, Q_INODES, Q_SOFT_BYTES, Q_SOFT_INODES, Q_GRACE, Q_WARN, Q_ERRNO, Q_COUNT };
 
 /* fuse_opt hands one pointer to both the offsets and the key callback, so
 ** the options being filled sit at the start of the parser's state. */
@@ -38,6 +44,7 @@ struct parse_state {
 	int npositional;
 	unsigned long fd_cache;
 	char *timeout;		/* as given; parsed by parse_timeout() */
+	char *quota[Q_COUNT];	/* as given; parsed by parse_quota() */
 	int failed;
 };
 
@@ -46,6 +53,14 @@ static const struct fuse_opt ws_opt_spec[] = {
 	{ "name=%s", offsetof(struct parse_state, o.name), 0 },
 	{ "state=%s", offsetof(struct parse_state, o.state), 0 },
 	{ "timeout=%s", offsetof(struct parse_state, timeout), 0 },
+	{ "quota_bytes=%s", offsetof(struct parse_state, quota[Q_BYTES]), 0 },
+	{ "quota_inodes=%s", offsetof(struct parse_state, quota[Q_INODES]), 0 },
+	{ "quota_soft_bytes=%s", offsetof(struct parse_state, quota[Q_SOFT_BYTES]), 0 },
+	{ "quota_soft_inodes=%s", offsetof(struct parse_state, quota[Q_SOFT_INODES]), 0 },
+	{ "quota_grace=%s", offsetof(struct parse_state, quota[Q_GRACE]), 0 },
+	{ "quota_warn=%s", offsetof(struct parse_state, quota[Q_WARN]), 0 },
+	{ "quota_errno=%s", offsetof(struct parse_state, quota[Q_ERRNO]), 0 },
+	FUSE_OPT_KEY("quota_rescan", KEY_RESCAN),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("suid", KEY_SUIDDEV),
 	FUSE_OPT_KEY("dev", KEY_SUIDDEV),
@@ -98,6 +113,9 @@ static int parse_key(void *data, const char *arg, int key, struct fuse_args *out
 		return 0;
 	case KEY_DEFPERM:
 		return 0;	/* always added below */
+	case KEY_RESCAN:
+		ps->o.quota_rescan = 1;
+		return 0;
 	case KEY_HELP:
 		ps->o.show_help = 1;
 		return 0;
@@ -121,7 +139,15 @@ void options_usage(const char *prog)
 	       "    -o acl             POSIX ACLs (system.posix_acl_* xattrs)\n"
 	       "    -o writeback       kernel writeback cache (faster small writes;\n"
 	       "                       write errors may surface at fsync/close)\n"
-	       "    -o ro              read-only workspace\n\n"
+	       "    -o ro              read-only workspace\n"
+	       "    -o quota_bytes=SIZE        hard byte limit (K/M/G/T, 1024-based; none)\n"
+	       "    -o quota_inodes=N          hard inode limit\n"
+	       "    -o quota_soft_bytes=SIZE   soft byte limit, hard after the grace period\n"
+	       "    -o quota_soft_inodes=N     soft inode limit\n"
+	       "    -o quota_grace=DURATION    grace period (s/m/h/d/w; default 1h)\n"
+	       "    -o quota_warn=P[:P...]     warning thresholds in percent (default 85:95)\n"
+	       "    -o quota_errno=edquot|enospc  error for a refused call (default edquot)\n"
+	       "    -o quota_rescan    recount usage at mount even after a clean unmount\n\n"
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -148,6 +174,64 @@ static int parse_timeout(const char *text, double *out)
 	}
 	*out = t;
 	return 0;
+}
+
+/* Options override what state.db holds for the workspace; the ones not
+** given keep their stored values (quota_mount.c merges them). */
+static int parse_quota(struct parse_state *ps, struct ws_options *opt)
+{
+	static const char *names[Q_COUNT] = {
+		"quota_bytes", "quota_inodes", "quota_soft_bytes",
+		"quota_soft_inodes", "quota_grace", "quota_warn", "quota_errno",
+	};
+	struct quota_limits *l = &opt->quota;
+	char err[256];
+	int i, r = 0;
+
+	quota_limits_default(l);
+	opt->quota_errno = EDQUOT;
+	for (i = 0; i < Q_COUNT && r == 0; i++) {
+		const char *v = ps->quota[i];
+
+		if (!v)
+			continue;
+		switch (i) {
+		case Q_BYTES:
+			r = qparse_size(v, &l->bytes, err, sizeof(err));
+			break;
+		case Q_INODES:
+			r = qparse_count(v, &l->inodes, err, sizeof(err));
+			break;
+		case Q_SOFT_BYTES:
+			r = qparse_size(v, &l->soft_bytes, err, sizeof(err));
+			break;
+		case Q_SOFT_INODES:
+			r = qparse_count(v, &l->soft_inodes, err, sizeof(err));
+			break;
+		case Q_GRACE:
+			r = qparse_duration(v, &l->grace_s, err, sizeof(err));
+			break;
+		case Q_WARN:
+			r = qparse_warn(v, ':', l, err, sizeof(err));
+			break;
+		default:
+			if (strcasecmp(v, "edquot") == 0) {
+				opt->quota_errno = EDQUOT;
+			} else if (strcasecmp(v, "enospc") == 0) {
+				opt->quota_errno = ENOSPC;
+			} else {
+				snprintf(err, sizeof(err), "expected 'edquot' or "
+					 "'enospc', not '%.32s'", v);
+				r = -1;
+			}
+			break;
+		}
+		if (r == 0 && i != Q_ERRNO)
+			opt->quota_given |= 1u << i;
+		if (r)
+			fprintf(stderr, "wsfs: %s: %s\n", names[i], err);
+	}
+	return r ? -1 : 0;
 }
 
 static size_t default_fd_cache(void)
@@ -303,7 +387,7 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 		ret = 0;
 		goto out;
 	}
-	if (parse_timeout(ps.timeout, &opt->timeout) < 0)
+	if (parse_timeout(ps.timeout, &opt->timeout) < 0 || parse_quota(&ps, opt) < 0)
 		goto out;
 	opt->fd_cache = ps.fd_cache ? ps.fd_cache : default_fd_cache();
 	if (opt->fd_cache < 16) {
@@ -321,6 +405,8 @@ out:
 	for (int i = 0; i < ps.npositional; i++)
 		free(ps.positional[i]);
 	free(ps.timeout);
+	for (int i = 0; i < Q_COUNT; i++)
+		free(ps.quota[i]);
 	return ret;
 }
 

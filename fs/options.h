@@ -13,6 +13,18 @@
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 
+#include "qlimits.h"
+
+/* Which quota limits the -o options set; the others come from state.db. */
+enum {
+	QUOTA_OPT_BYTES = 1 << 0,
+	QUOTA_OPT_INODES = 1 << 1,
+	QUOTA_OPT_SOFT_BYTES = 1 << 2,
+	QUOTA_OPT_SOFT_INODES = 1 << 3,
+	QUOTA_OPT_GRACE = 1 << 4,
+	QUOTA_OPT_WARN = 1 << 5,
+};
+
 struct ws_options {
 	char *upper;		/* absolute path */
 	char *mountpoint;	/* absolute path */
@@ -23,6 +35,10 @@ struct ws_options {
 	int read_only;
 	int acl;		/* POSIX ACLs enforced by the kernel */
 	int writeback;		/* kernel writeback cache */
+	struct quota_limits quota;	/* the quota_* options given */
+	unsigned int quota_given;	/* QUOTA_OPT_* bits: which were given */
+	int quota_errno;	/* EDQUOT or ENOSPC */
+	int quota_rescan;	/* scan even after a clean unmount */
 	int foreground;
 	int debug;
 	int singlethread;

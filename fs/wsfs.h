@@ -37,6 +37,20 @@ static inline void reply_err(fuse_req_t req, int neg_errno)
 	fuse_reply_err(req, neg_errno < 0 ? -neg_errno : EIO);
 }
 
+/* An open file's fi->fh: the backing descriptor in the low 32 bits, flags
+** above (ops_file.c). */
+#define FH_APPEND (1ULL << 32)
+
+static inline int fh_fd(const struct fuse_file_info *fi)
+{
+	return (int)(fi->fh & 0xffffffffu);
+}
+
+static inline int fh_append(const struct fuse_file_info *fi)
+{
+	return (fi->fh & FH_APPEND) != 0;
+}
+
 /* The daemon refuses every change when mounted read-only, even if a request
 ** slips past the kernel's own MS_RDONLY check. */
 static inline int ws_read_only(void)

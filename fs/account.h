@@ -1,0 +1,81 @@
+/*
+** What each operation does to the quota ledger: the "reserve" and "settle"
+** steps of the request path, between resolving the node and replying.
+**
+** Growth is reserved before the backing syscall and settled after it with
+** what really changed, so a refused call changes nothing and a short write
+** gives back what it did not use.  The ledger is kept whether or not the
+** workspace has limits: a limit set live must start from true usage.
+**
+** A regular file's charge follows its size, which the node tracks (-1 until
+** first needed).  Every size change (write, truncate, fallocate,
+** copy_file_range, O_TRUNC) happens under the node's size lock, one of a
+** small array of striped mutexes, so the reservation and the syscall act on
+** the same old size and concurrent writers on one file cannot both charge
+** the same growth.
+*/
+#ifndef WSFS_ACCOUNT_H
+#define WSFS_ACCOUNT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "inode.h"
+
+/* An open size change: begin reserves and locks, end settles and unlocks. */
+struct grow {
+	struct ws_inode *n;
+	int64_t old;		/* size before */
+	int64_t want;		/* size if the call does all it was asked */
+	int64_t start;		/* where a write begins */
+	uint64_t reserved;	/* bytes charged for want */
+};
+
+/* Before creating an inode of TYPE; account_new_undo if the syscall fails. */
+int account_new(mode_t type);
+void account_new_undo(mode_t type);
+
+/* Before a write of LEN bytes at OFF (or at end of file if APPEND) through
+** FD. Returns 0 with the size lock held, or -EDQUOT/-ENOSPC/-errno. */
+int account_write_begin(struct grow *g, struct ws_inode *n, int fd, off_t off,
+			size_t len, int append);
+/* After it: RES is what the syscall returned (bytes, or -errno). */
+void account_write_end(struct grow *g, ssize_t res);
+
+/* Before setting N's size to SIZE (truncate, O_TRUNC; FD is any descriptor
+** on N, O_PATH included, to learn the old size). */
+int account_resize_begin(struct grow *g, struct ws_inode *n, int fd, off_t size);
+/* After: ERR is the syscall's result (0 or -errno). */
+void account_resize_end(struct grow *g, int err);
+
+/* Before fallocate(MODE, OFF, LEN): what the mode does to the size.
+** -EOPNOTSUPP for allocating past end of file without growing it (it
+** would take disk space that apparent size does not show). */
+int account_fallocate_begin(struct grow *g, struct ws_inode *n, int fd,
+			    int mode, off_t off, off_t len);
+
+/* An entry about to lose a link (unlink, rmdir, rename's target). */
+struct victim {
+	int exists;
+	mode_t type;
+	dev_t dev;
+	ino_t ino;
+	nlink_t nlink;
+	int64_t size;
+};
+
+/* Looks at NAME in the directory PFD before removing or replacing it. */
+void account_victim_probe(struct victim *v, int pfd, const char *name);
+/* After the removal succeeded: frees the charge if that was the last link,
+** or leaves it to the last close if the file is still open. */
+void account_victim_gone(const struct victim *v);
+
+/* At a release whose inode_unpin() reported the last close of an orphan. */
+void account_orphan_closed(struct ws_inode *n);
+
+/* Extended attributes: PATH is /proc/self/fd/N of the node. */
+int account_setxattr(struct ws_inode *n, const char *path, const char *name,
+		     const char *value, size_t size, int flags);
+int account_removexattr(struct ws_inode *n, const char *path, const char *name);
+
+#endif
