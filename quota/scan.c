@@ -49,7 +49,7 @@ struct inoset {
 };
 
 struct scan {
-	int root_fd;
+	int root_fd;		/* a real descriptor: O_PATH is refused as mount_fd */
 	int root_mnt;
 	struct queue q;
 	struct inoset linked;
@@ -305,15 +305,22 @@ static int read_dir(struct scan *s, int dfd)
 	}
 }
 
+/* The root's own 4 KiB and inode are free (it is the workspace itself),
+** but its user xattrs are charged like anyone's. */
 static int walk(struct scan *s)
 {
 	struct handle *h;
+	struct stat st;
 	int dfd, r;
 
 	dfd = openat(s->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return fail(s, errno, "opening the tree's root");
-	r = read_dir(s, dfd);
+	r = fstat(dfd, &st) < 0 ? fail(s, errno, "stat of the tree's root") : 0;
+	if (r == 0)
+		r = charge_xattrs(s, dfd, ".", (uint64_t)st.st_ino);
+	if (r == 0)
+		r = read_dir(s, dfd);
 	close(dfd);
 	while (r == 0 && (h = queue_pop(&s->q))) {
 		dfd = open_by_handle_at(s->root_fd, &h->fh,
@@ -348,11 +355,13 @@ int quota_scan(int root_fd, scan_progress_fn progress, void *arg,
 	int r;
 
 	memset(&s, 0, sizeof(s));
-	s.root_fd = root_fd;
-	s.progress = progress;
-	s.arg = arg;
 	s.err = err;
 	s.errlen = errlen;
+	s.root_fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.root_fd < 0)
+		return fail(&s, errno, "opening the tree's root");
+	s.progress = progress;
+	s.arg = arg;
 	s.dents = malloc(DENTS_BUF);
 	s.xlist = malloc(XATTR_LIST_MAX_LEN);
 	if (!s.dents || !s.xlist) {
@@ -370,5 +379,6 @@ out:
 	free(s.linked.slots);
 	free(s.dents);
 	free(s.xlist);
+	close(s.root_fd);
 	return r;
 }
