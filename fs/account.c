@@ -170,7 +170,8 @@ int account_fallocate_begin(struct grow *g, struct ws_inode *n, int fd,
 		return r;
 	end = add_clamped((int64_t)off, (uint64_t)len);
 	if (mode & FALLOC_FL_KEEP_SIZE) {
-		if (!(mode & FALLOC_FL_PUNCH_HOLE) && end > g->old) {
+		if (!(mode & FALLOC_FL_PUNCH_HOLE) && end > g->old &&
+		    ledger_bytes_limited()) {
 			pthread_mutex_unlock(size_lock(n));
 			return -EOPNOTSUPP;
 		}

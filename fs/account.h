@@ -49,8 +49,8 @@ int account_resize_begin(struct grow *g, struct ws_inode *n, int fd, off_t size)
 void account_resize_end(struct grow *g, int err);
 
 /* Before fallocate(MODE, OFF, LEN): what the mode does to the size.
-** -EOPNOTSUPP for allocating past end of file without growing it (it
-** would take disk space that apparent size does not show). */
+** Under a byte limit, -EOPNOTSUPP for allocating past end of file without
+** growing it: that takes disk space apparent size does not show. */
 int account_fallocate_begin(struct grow *g, struct ws_inode *n, int fd,
 			    int mode, off_t off, off_t len);
 

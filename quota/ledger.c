@@ -311,6 +311,12 @@ void ledger_reset_usage(uint64_t bytes, uint64_t inodes)
 	ledger_set_limits(&s.lim);
 }
 
+int ledger_bytes_limited(void)
+{
+	return quota_limited(LOAD(&L.hard[QUOTA_BYTES])) ||
+	       quota_limited(LOAD(&L.soft[QUOTA_BYTES]));
+}
+
 void ledger_snapshot(struct quota_snapshot *s)
 {
 	uint64_t packed = LOAD(&L.warn_packed);

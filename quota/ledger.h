@@ -80,6 +80,9 @@ void ledger_reset_usage(uint64_t bytes, uint64_t inodes);
 
 void ledger_snapshot(struct quota_snapshot *s);
 
+/* Whether a hard or soft byte limit is in force. */
+int ledger_bytes_limited(void);
+
 /* At most a handful of hooks; returns -ENOSPC when full. Hooks run on the
 ** request thread that caused the event and must not block. */
 int ledger_subscribe(quota_event_fn fn, void *arg);
