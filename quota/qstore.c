@@ -20,22 +20,12 @@
 	"used_bytes, used_inodes, soft_bytes_since, soft_inodes_since, clean, " \
 	"upper, updated"
 
+/* Callers report qstore_errmsg(); the errno only says whether retrying
+** (another writer held the database) could help. */
 static int to_errno(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EAGAIN;
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-		return -EACCES;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	default:
-		return -EIO;
-	}
+	rc &= 0xff;
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EAGAIN : -EIO;
 }
 
 const char *qstore_errmsg(struct sqlite3 *db)
