@@ -31,6 +31,7 @@ static struct {
 	unsigned int warn_level[2];
 	int64_t warned_at[2];
 	int errno_code;
+	int started;		/* set after ledger_init: limit changes report */
 	pthread_mutex_t hooks_lock;
 	unsigned int nhooks;
 	struct hook hooks[MAX_HOOKS];
@@ -268,6 +269,28 @@ void ledger_release(uint64_t bytes, uint64_t inodes)
 		release_one(QUOTA_INODES, inodes);
 }
 
+/* A lower limit or threshold can put usage over a threshold without any
+** charge crossing it; that is a crossing too, reported once like any. */
+static void relevel(enum quota_kind k, int64_t now)
+{
+	unsigned int was = LOAD(&L.warn_level[k]);
+	unsigned int is = level_of(LOAD(&L.used[k]), LOAD(&L.hard[k]),
+				   LOAD(&L.warn_packed));
+	struct quota_event ev;
+
+	STORE(&L.warn_level[k], is);
+	if (is <= was || !L.started)
+		return;
+	STORE(&L.warned_at[k], now);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = QUOTA_EV_WARN;
+	ev.kind = k;
+	ev.percent = is;
+	ev.used = LOAD(&L.used[k]);
+	ev.limit = LOAD(&L.hard[k]);
+	emit(&ev);
+}
+
 void ledger_set_limits(const struct quota_limits *lim)
 {
 	int64_t now = ledger_now();
@@ -281,9 +304,7 @@ void ledger_set_limits(const struct quota_limits *lim)
 	STORE(&L.warn_packed, pack_warn(lim));
 	for (k = QUOTA_BYTES; k <= QUOTA_INODES; k++) {
 		sync_soft_timer(k, now);
-		STORE(&L.warn_level[k], level_of(LOAD(&L.used[k]),
-						 LOAD(&L.hard[k]),
-						 LOAD(&L.warn_packed)));
+		relevel(k, now);
 	}
 }
 
@@ -298,17 +319,13 @@ void ledger_init(const struct quota_limits *lim, uint64_t used_bytes,
 	STORE(&L.soft_since[QUOTA_INODES], soft_since ? soft_since[1] : 0);
 	STORE(&L.warned_at[QUOTA_BYTES], 0);
 	STORE(&L.warned_at[QUOTA_INODES], 0);
+	STORE(&L.warn_level[QUOTA_BYTES], 0);
+	STORE(&L.warn_level[QUOTA_INODES], 0);
+	/* Usage found over a threshold at mount was reported by the daemon
+	** that put it there. */
+	L.started = 0;
 	ledger_set_limits(lim);
-}
-
-void ledger_reset_usage(uint64_t bytes, uint64_t inodes)
-{
-	struct quota_snapshot s;
-
-	STORE(&L.used[QUOTA_BYTES], bytes);
-	STORE(&L.used[QUOTA_INODES], inodes);
-	ledger_snapshot(&s);
-	ledger_set_limits(&s.lim);
+	L.started = 1;
 }
 
 int ledger_bytes_limited(void)

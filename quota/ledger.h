@@ -75,9 +75,6 @@ void ledger_force(uint64_t bytes, uint64_t inodes);
 /* Gives back what a charge took, or what a deletion frees. */
 void ledger_release(uint64_t bytes, uint64_t inodes);
 
-/* Replaces usage wholesale (after a reconciling scan). */
-void ledger_reset_usage(uint64_t bytes, uint64_t inodes);
-
 void ledger_snapshot(struct quota_snapshot *s);
 
 /* Whether a hard or soft byte limit is in force. */

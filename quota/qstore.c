@@ -153,9 +153,16 @@ int qstore_set_limits(sqlite3 *db, const char *name,
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, "UPDATE quotas SET bytes = ?, inodes = ?, "
-				"soft_bytes = ?, soft_inodes = ?, grace = ?, "
-				"warn = ?, updated = ? WHERE name = ?", -1, &st, NULL);
+	/* A grace timer belongs to the soft limit it was started under: a
+	** new soft limit starts its own at the next mount. */
+	rc = sqlite3_prepare_v2(db, "UPDATE quotas SET "
+				"soft_bytes_since = CASE WHEN soft_bytes IS ?3 "
+				"THEN soft_bytes_since ELSE 0 END, "
+				"soft_inodes_since = CASE WHEN soft_inodes IS ?4 "
+				"THEN soft_inodes_since ELSE 0 END, "
+				"bytes = ?1, inodes = ?2, soft_bytes = ?3, "
+				"soft_inodes = ?4, grace = ?5, warn = ?6, "
+				"updated = ?7 WHERE name = ?8", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return to_errno(rc);
 	qformat_warn(lim, ',', warn, sizeof(warn));
