@@ -55,8 +55,10 @@ static void print_json_field(const char *key, const char *val)
 	json_write_string(stdout, val);
 }
 
-static void print_json_mount(const struct ws_mount *m)
+static void print_json_mount(const void *item)
 {
+	const struct ws_mount *m = item;
+
 	fputs("  {", stdout);
 	print_json_field("name", m->name);
 	fputs(", ", stdout);
@@ -69,22 +71,6 @@ static void print_json_mount(const struct ws_mount *m)
 	fputs(", ", stdout);
 	print_json_field("state", state_word(m));
 	fputc('}', stdout);
-}
-
-static void print_json(const struct ws_mount *ms, size_t n)
-{
-	size_t i;
-
-	if (n == 0) {
-		puts("[]");
-		return;
-	}
-	puts("[");
-	for (i = 0; i < n; i++) {
-		print_json_mount(&ms[i]);
-		puts(i + 1 < n ? "," : "");
-	}
-	puts("]");
 }
 
 int cmd_ls(const struct wsctl *ctx, int argc, char **argv)
@@ -102,13 +88,10 @@ int cmd_ls(const struct wsctl *ctx, int argc, char **argv)
 		return rc;
 	rc = registry_list(reg, &ms, &n);
 	registry_close(reg);
-	if (rc < 0) {
-		wsctl_err("cannot read the registry in %s: %s", ctx->state_dir,
-			  strerror(-rc));
-		return WSCTL_ERR;
-	}
+	if (rc < 0)
+		return wsctl_registry_err(ctx, rc);
 	if (json)
-		print_json(ms, n);
+		wsctl_print_json_list(ms, n, sizeof(*ms), print_json_mount);
 	else
 		print_table(ms, n);
 	free(ms);

@@ -83,17 +83,6 @@ static int parse_reply(char *text, struct reply *r)
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno == 0 && *end == '\0' ? 0 : -EINVAL;
-}
-
 static void format_duration(const char *val, char *buf, size_t len)
 {
 	unsigned long long t, d, h, m, s;
@@ -131,7 +120,7 @@ static void format_bytes(const char *val, char *buf, size_t len)
 	double v;
 	size_t u = 0;
 
-	if (parse_u64(val, &n) < 0 || n < 1024) {
+	if (wsctl_parse_u64(val, &n) < 0 || n < 1024) {
 		snprintf(buf, len, "%s", val);
 		return;
 	}
@@ -150,7 +139,7 @@ static void format_time(const char *val, char *buf, size_t len)
 	time_t t;
 	struct tm tm;
 
-	if (parse_u64(val, &n) < 0 || n > INT64_MAX) {
+	if (wsctl_parse_u64(val, &n) < 0 || n > INT64_MAX) {
 		snprintf(buf, len, "%s", val);
 		return;
 	}
@@ -370,11 +359,8 @@ static int lookup(const struct wsctl *ctx, const char *name, struct ws_mount *m)
 			  ctx->state_dir);
 		return WSCTL_ERR;
 	}
-	if (rc < 0) {
-		wsctl_err("cannot read the registry in %s: %s", ctx->state_dir,
-			  strerror(-rc));
-		return WSCTL_ERR;
-	}
+	if (rc < 0)
+		return wsctl_registry_err(ctx, rc);
 	if (!m->live) {
 		wsctl_err("workspace '%s' is not running (its daemon, pid %ld, "
 			  "is gone)", name, (long)m->pid);

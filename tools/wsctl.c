@@ -1,11 +1,11 @@
 /*
 ** wsctl: the operator's view of the wsfs workspaces on a host.
 **
-** wsctl links only libwsstate (the registry and the control-socket client),
-** never libfuse, so it runs anywhere the state directory is reachable.  It
-** learns which workspaces exist from state.db, whether each is alive from
-** its lock (see registry.c), and anything live from the daemon itself over
-** the control socket.
+** wsctl links libwsstate (the registry and the control-socket client) and
+** libwsquota's parsers and store, never libfuse, so it runs anywhere the
+** state directory is reachable.  It learns which workspaces exist from
+** state.db, whether each is alive from its lock (see registry.c), and
+** anything live from the daemon itself over the control socket.
 **
 ** Subcommands follow git's builtin pattern: one function per command in its
 ** own file, dispatched from the table below.  Exit status is 0 on success,
@@ -18,16 +18,19 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GLOBAL_USAGE "wsctl [--state DIR] COMMAND [ARGS]"
 
 static const struct wsctl_cmd commands[] = {
-	{ "ls", cmd_ls, "[--json]", "list the registered workspaces" },
+	{ "ls", cmd_ls, "[--json]", "list the registered workspaces", NULL },
 	{ "status", cmd_status, "NAME [--json]",
-	  "show a running workspace's mount and counters" },
+	  "show a running workspace's mount and counters", NULL },
+	{ "quota", cmd_quota, "set|show|ls ...",
+	  "show or change workspace quotas", wsctl_quota_details },
 	{ "help", cmd_help, "[COMMAND]",
-	  "show this help or a command's usage" },
+	  "show this help or a command's usage", NULL },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -43,13 +46,20 @@ const struct wsctl_cmd *wsctl_find_cmd(const char *name)
 	return NULL;
 }
 
+/* The "wsctl: MESSAGE" every error line starts with. */
+static void __attribute__((format(printf, 1, 0)))
+report(const char *fmt, va_list ap)
+{
+	fputs("wsctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 void wsctl_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("wsctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 }
@@ -59,15 +69,25 @@ int wsctl_usage_err(const char *cmd, const char *fmt, ...)
 	const struct wsctl_cmd *c = cmd ? wsctl_find_cmd(cmd) : NULL;
 	va_list ap;
 
-	fputs("wsctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report(fmt, ap);
 	va_end(ap);
 	if (c != NULL)
 		fprintf(stderr, "; usage: wsctl [--state DIR] %s %s\n", c->name,
 			c->args);
 	else
 		fputs("; usage: " GLOBAL_USAGE "\n", stderr);
+	return WSCTL_USAGE;
+}
+
+int wsctl_synopsis_err(const char *synopsis, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; usage: wsctl [--state DIR] %s\n", synopsis);
 	return WSCTL_USAGE;
 }
 
@@ -99,6 +119,8 @@ static void print_cmd_help(FILE *out, const struct wsctl_cmd *c)
 	}
 	fprintf(out, "usage: wsctl [--state DIR] %s %s\n\n%c%s.\n", c->name,
 		c->args, toupper((unsigned char)c->summary[0]), c->summary + 1);
+	if (c->details != NULL)
+		fprintf(out, "\n%s", c->details);
 }
 
 int cmd_help(const struct wsctl *ctx, int argc, char **argv)
@@ -168,6 +190,41 @@ int wsctl_open_registry(const struct wsctl *ctx, struct registry **reg)
 		return WSCTL_ERR;
 	}
 	return 0;
+}
+
+int wsctl_registry_err(const struct wsctl *ctx, int err)
+{
+	wsctl_err("cannot read the registry in %s: %s", ctx->state_dir,
+		  strerror(-err));
+	return WSCTL_ERR;
+}
+
+int wsctl_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -EINVAL;
+}
+
+void wsctl_print_json_list(const void *items, size_t n, size_t size,
+			   void (*print_item)(const void *item))
+{
+	size_t i;
+
+	if (n == 0) {
+		puts("[]");
+		return;
+	}
+	puts("[");
+	for (i = 0; i < n; i++) {
+		print_item((const char *)items + i * size);
+		puts(i + 1 < n ? "," : "");
+	}
+	puts("]");
 }
 
 void wsctl_print_cell(FILE *out, const char *s, int width)

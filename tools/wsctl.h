@@ -9,6 +9,8 @@
 #ifndef WSFS_WSCTL_H
 #define WSFS_WSCTL_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "registry.h"
@@ -26,11 +28,16 @@ struct wsctl_cmd {
 	int (*run)(const struct wsctl *ctx, int argc, char **argv);
 	const char *args;	/* argument synopsis, e.g. "NAME [--json]" */
 	const char *summary;
+	const char *details;	/* more help after the summary, or NULL */
 };
 
 int cmd_ls(const struct wsctl *ctx, int argc, char **argv);
 int cmd_status(const struct wsctl *ctx, int argc, char **argv);
+int cmd_quota(const struct wsctl *ctx, int argc, char **argv);
 int cmd_help(const struct wsctl *ctx, int argc, char **argv);
+
+/* The text of `wsctl help quota`, kept next to the code it describes. */
+extern const char wsctl_quota_details[];
 
 const struct wsctl_cmd *wsctl_find_cmd(const char *name);
 
@@ -42,6 +49,11 @@ void wsctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int wsctl_usage_err(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Like wsctl_usage_err, with the usage given in full: SYNOPSIS is what
+** follows "wsctl [--state DIR] ", for commands with subcommands. */
+int wsctl_synopsis_err(const char *synopsis, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Parses a subcommand's argv: --json (if JSON is non-NULL), -h/--help, and
 ** exactly one positional NAME if NAME is non-NULL, none otherwise.  Returns
 ** 0 to proceed, WSCTL_USAGE after reporting an error, or -1 after printing
@@ -51,6 +63,20 @@ int wsctl_parse_args(int argc, char **argv, int *json, const char **name);
 /* Opens the registry without creating it; reports errors itself and returns
 ** WSCTL_ERR, else 0. */
 int wsctl_open_registry(const struct wsctl *ctx, struct registry **reg);
+
+/* Reports that the registry in CTX's state directory could not be read
+** (ERR: a negative errno) and returns WSCTL_ERR. */
+int wsctl_registry_err(const struct wsctl *ctx, int err);
+
+/* A decimal number that fits in 64 bits, with no sign, space or trailing
+** text, as the control protocol sends counters.  Returns 0 or -EINVAL. */
+int wsctl_parse_u64(const char *s, uint64_t *out);
+
+/* Writes a JSON array of the N items (each SIZE bytes) at ITEMS to
+** stdout, one per line: PRINT_ITEM writes one item, indented, with no
+** newline. */
+void wsctl_print_json_list(const void *items, size_t n, size_t size,
+			   void (*print_item)(const void *item));
 
 /* Writes S to OUT with control bytes shown as '?', so a hostile path cannot
 ** rewrite the terminal or fake table rows; pads to WIDTH bytes. */
