@@ -14,6 +14,12 @@ def test_demo_runs_and_persists_outputs():
     assert "hello from inside the workspace: sum=" in out
     assert "model.bin: OK" in out          # checksum verified in the upper
     assert re.search(r"cached_inodes:\s+\d+", out)
+    # The agent hits its quota at the write, then the operator raises it.
+    assert "Disk quota exceeded" in out
+    assert "agent: the write failed with EDQUOT" in out
+    assert re.search(r"wsfs:demo-\d+\s+16M", out)      # df shows the limit
+    assert "agent: checkpoint written: 12M" in out
+    assert re.search(r"wsfs:demo-\d+\s+64M", out)
     upper = re.search(r"the workspace's files are in (\S+)", out).group(1)
     try:
         assert os.path.isfile(os.path.join(upper, "hello-1.0", "hello"))

@@ -3,9 +3,10 @@
 #
 # Mounts a workspace over a fresh directory with the default state directory
 # (/var/lib/wsfs), then does what a coding agent does: unpacks a source
-# tarball, builds and runs a small C program, writes its outputs, and shows
-# `wsctl status`. Then it unmounts and shows what persisted in the upper
-# directory. Run as root on Debian 12; it installs and builds what it needs.
+# tarball, builds and runs a small C program, writes its outputs, runs into
+# its 16 MiB quota (EDQUOT at the write that crosses it, df showing the
+# limit), and the operator raises the quota live with `wsctl quota set`.
+# Then it unmounts and shows what persisted in the upper directory. Run as root on Debian 12; it installs and builds what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -24,8 +25,8 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "mount workspace '$NAME' at $MNT (upper: $UPPER)"
-"$WSFS" -o "upper=$UPPER,name=$NAME,allow_other" "$MNT"
+step "mount workspace '$NAME' at $MNT (upper: $UPPER), quota 16 MiB / 1000 inodes"
+"$WSFS" -o "upper=$UPPER,name=$NAME,allow_other,quota_bytes=16M,quota_inodes=1000" "$MNT"
 grep " $MNT " /proc/mounts
 
 step "the agent receives a source tarball"
@@ -63,6 +64,21 @@ for i in $(seq 1 50); do echo "step $i ok" > "$MNT/outputs/logs/step-$i.log"; do
 dd if=/dev/urandom of="$MNT/outputs/model.bin" bs=1M count=8 status=none
 ln -s outputs/model.bin "$MNT/latest"
 sha256sum "$MNT/outputs/model.bin" | tee "$DEMO/model.sha256"
+
+step "the agent writes a checkpoint bigger than what is left of its quota"
+df -h "$MNT"
+if dd if=/dev/zero of="$MNT/outputs/checkpoint.bin" bs=1M count=12 status=none; then
+	echo "agent: unexpected: the checkpoint fit"; exit 1
+fi
+echo "agent: the write failed with EDQUOT; $(du -h --apparent-size "$MNT/outputs/checkpoint.bin" | cut -f1) of the checkpoint got written"
+df -h "$MNT"
+"$WSCTL" quota show "$NAME"
+
+step "the operator raises the quota live; the agent retries and succeeds"
+"$WSCTL" quota set "$NAME" --bytes 64M
+dd if=/dev/zero of="$MNT/outputs/checkpoint.bin" bs=1M count=12 status=none
+echo "agent: checkpoint written: $(du -h --apparent-size "$MNT/outputs/checkpoint.bin" | cut -f1)"
+df -h "$MNT"
 
 step "wsctl ls and wsctl status $NAME"
 "$WSCTL" ls
