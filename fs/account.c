@@ -198,25 +198,33 @@ void account_victim_probe(struct victim *v, int pfd, const char *name)
 	v->size = (int64_t)stx.stx_size;
 }
 
+/* The size to free is the node's tracked one when it has one: a write
+** through a file closed since the probe may have grown the file after it. */
 void account_victim_gone(const struct victim *v)
 {
 	struct ws_inode *n;
+	int64_t size = v->size;
+	int orphaned;
 
 	if (!v->exists)
 		return;
-	if (v->type != S_IFDIR) {
+	if (v->type == S_IFDIR) {
+		(void)inode_unlinked(v->dev, v->ino, &orphaned);
+	} else {
 		if (v->nlink > 1)
 			return;		/* other names keep the inode */
-		n = inode_orphan_if_open(v->dev, v->ino);
+		n = inode_unlinked(v->dev, v->ino, &orphaned);
 		if (n) {
 			pthread_mutex_lock(size_lock(n));
 			if (n->size < 0)
 				n->size = v->size;
+			size = n->size;
 			pthread_mutex_unlock(size_lock(n));
-			return;
 		}
+		if (orphaned)
+			return;
 	}
-	ledger_release(charge_bytes(v->type, v->size) + xcharge_take(v->ino), 1);
+	ledger_release(charge_bytes(v->type, size) + xcharge_take(v->ino), 1);
 }
 
 void account_orphan_closed(struct ws_inode *n)
@@ -229,10 +237,11 @@ void account_orphan_closed(struct ws_inode *n)
 	ledger_release(bytes + xcharge_take(n->ino), 1);
 }
 
-/* The charge NAME has on PATH now, 0 if absent. */
+/* The charge NAME has on PATH now, 0 if absent. PATH is the node's magic
+** link, which must be followed (lgetxattr would ask the link itself). */
 static uint64_t xattr_now(const char *path, const char *name)
 {
-	ssize_t len = lgetxattr(path, name, NULL, 0);
+	ssize_t len = getxattr(path, name, NULL, 0);
 
 	return len < 0 ? 0 : xattr_charge(strlen(name), (size_t)len);
 }

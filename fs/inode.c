@@ -207,6 +207,9 @@ static int open_from_handle(struct ws_inode *n, int flags)
 		itab_relieve();
 		fd = open_by_handle_at(itab.mount_fd, &h.fh, flags | O_CLOEXEC);
 	}
+	/* The kernel keeps ENOMEM apart when it cannot decode a handle; for
+	** an inode that is being deleted that is what it reports, and what the
+	** caller must hear is that the node is gone. */
 	if (fd < 0) {
 		fd = -errno;
 	} else if (fstat(fd, &st) < 0 || st.st_ino != n->ino ||
@@ -300,6 +303,19 @@ void inode_pin(struct ws_inode *n)
 	pthread_mutex_unlock(&itab.lock);
 }
 
+int inode_pin_file(struct ws_inode *n)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&itab.lock);
+	if (n->gone && n->pins == 0)
+		r = -ESTALE;
+	else
+		n->pins++;
+	pthread_mutex_unlock(&itab.lock);
+	return r;
+}
+
 int inode_unpin(struct ws_inode *n)
 {
 	int last_orphan = 0;
@@ -315,17 +331,27 @@ int inode_unpin(struct ws_inode *n)
 }
 
 /* Marking and the last unpin take the same lock, so a close racing with
-** the unlink either sees the mark or leaves the pin for the unlink to see. */
-struct ws_inode *inode_orphan_if_open(dev_t dev, ino_t ino)
+** the unlink either sees the mark or leaves the pin for the unlink to see.
+**
+** No name leads to this life of the inode any more, so its node leaves the
+** hash now (the kernel keeps using it by address). ext4 hands a freed inode
+** number to the next new file at once, and birth times are only as fine as
+** the kernel's coarse clock, so a file created within the same few
+** milliseconds could otherwise pass for this one and inherit its node, and
+** with it a stale tracked size. */
+struct ws_inode *inode_unlinked(dev_t dev, ino_t ino, int *orphaned)
 {
 	struct ws_inode *n;
 
+	*orphaned = 0;
 	pthread_mutex_lock(&itab.lock);
-	n = itab.buckets[bucket_of(dev, ino, itab.nbuckets)];
-	for (; n; n = n->hash_next) {
-		if (n->ino == ino && n->dev == dev && n->pins > 0) {
+	n = hash_find(dev, ino);
+	if (n) {
+		hash_remove(n);
+		n->gone = 1;
+		if (n->pins > 0) {
 			n->orphan = 1;
-			break;
+			*orphaned = 1;
 		}
 	}
 	pthread_mutex_unlock(&itab.lock);

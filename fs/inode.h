@@ -46,6 +46,7 @@ struct ws_inode {
 	int pins;			/* open files and directories */
 	int no_fcaps;			/* known to have no security.capability */
 	int orphan;			/* unlinked while open; charge freed at last close */
+	int gone;			/* its last link was removed through us */
 	int64_t size;			/* regular files: tracked size, -1 unknown (account.c) */
 	struct ws_inode *hash_next;
 	struct ws_inode *lru_prev, *lru_next;
@@ -111,10 +112,17 @@ void inode_forget(struct ws_inode *inode, uint64_t n);
 void inode_pin(struct ws_inode *inode);
 int inode_unpin(struct ws_inode *inode);
 
-/* After the last link of (DEV, INO) was removed: if a node for it has open
-** files, marks it an orphan and returns it (its charge stays until the last
-** close); else returns NULL. */
-struct ws_inode *inode_orphan_if_open(dev_t dev, ino_t ino);
+/* inode_pin for a file being opened: -ESTALE if its last link is gone and
+** nobody has it open, so an open that lost the race with an unlink is
+** retried by the kernel from the name (and finds none) instead of reviving
+** an inode whose charge was already given back. */
+int inode_pin_file(struct ws_inode *inode);
+
+/* After the last link of (DEV, INO) was removed: its node, if the kernel
+** still holds one (it does during the unlink request), else NULL. A node
+** with open files is marked an orphan and *ORPHANED set: its charge stays
+** until the last close. */
+struct ws_inode *inode_unlinked(dev_t dev, ino_t ino, int *orphaned);
 
 /* The attributes the agent sees; st_ino is the backing inode number. */
 int inode_stat(struct ws_inode *inode, struct stat *st);

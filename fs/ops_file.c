@@ -58,10 +58,13 @@ static void set_open_flags(struct fuse_file_info *fi)
 	fi->noflush = 1;
 }
 
-static void opened(struct ws_inode *n)
+static int opened(struct ws_inode *n)
 {
-	inode_pin(n);
-	stats_gauge(&ws_stats.open_files, 1);
+	int err = inode_pin_file(n);
+
+	if (err == 0)
+		stats_gauge(&ws_stats.open_files, 1);
+	return err;
 }
 
 /* The last close of a file unlinked while open frees its charge. */
@@ -186,7 +189,13 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		inode_set_no_fcaps(n, 1);
 	fi->fh = fh_make(fd, fi->flags);
 	set_open_flags(fi);
-	opened(n);
+	err = opened(n);
+	if (err) {
+		close(fd);
+		inode_forget(n, 1);
+		reply_err(req, err);
+		return;
+	}
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		/* The caller is gone: nobody will release or forget this. */
 		close(fd);
@@ -217,11 +226,18 @@ static int open_truncating(struct ws_inode *n, int flags)
 static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ws_inode *n = inode_of(ino);
-	int fd;
+	int fd, err;
 
 	stats_op(OP_OPEN);
 	if (ws_read_only() && wants_write(fi->flags)) {
 		reply_err(req, -EROFS);
+		return;
+	}
+	/* Pinned before the backing open: an unlink racing with it must see
+	** the file as open and leave its charge to the last close. */
+	err = opened(n);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	if ((fi->flags & O_TRUNC) && n->type == S_IFREG)
@@ -229,6 +245,7 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else
 		fd = inode_open(n, backing_flags(fi->flags));
 	if (fd < 0) {
+		closed(n);
 		reply_err(req, fd);
 		return;
 	}
@@ -236,7 +253,6 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		setid_after_write(req, ino, fd);
 	fi->fh = fh_make(fd, fi->flags);
 	set_open_flags(fi);
-	opened(n);
 	if (fuse_reply_open(req, fi) != 0) {
 		close(fd);
 		closed(n);
