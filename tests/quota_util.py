@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import socket
+import sqlite3
 import stat
 import time
 
@@ -314,3 +315,14 @@ def touch(path):
 def read_upper(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def quota_row(w):
+    """The workspace's row of state.db's quotas table, as a dict (or None)."""
+    db = sqlite3.connect(os.path.join(w.state, "state.db"), timeout=5)
+    try:
+        db.row_factory = sqlite3.Row
+        r = db.execute("SELECT * FROM quotas WHERE name=?", (w.name,)).fetchone()
+        return dict(r) if r else None
+    finally:
+        db.close()

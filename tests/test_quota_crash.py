@@ -10,7 +10,6 @@ import errno
 import os
 import re
 import shutil
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import time
 
 import pytest
 
-from quota_util import (BLOCK, K, M, assert_ledger_matches_scan,
+from quota_util import (quota_row, BLOCK, K, M, assert_ledger_matches_scan,
                         ledger, log_text, make_file, scan,
                         set_quota, used, wait_ledger)
 
@@ -31,16 +30,6 @@ COUNTED = re.compile(r"quota: counted (\S+): (\d+) inodes, (.+?) in (\d+) "
 
 def counted_lines(w):
     return [m for m in COUNTED.finditer(log_text(w)) if m.group(1) == w.name]
-
-
-def db_row(w):
-    db = sqlite3.connect(os.path.join(w.state, "state.db"), timeout=5)
-    try:
-        db.row_factory = sqlite3.Row
-        r = db.execute("SELECT * FROM quotas WHERE name=?", (w.name,)).fetchone()
-        return dict(r) if r else None
-    finally:
-        db.close()
 
 
 def crash(w):
@@ -108,7 +97,7 @@ def test_sigkill_mid_workload_rescans_at_next_mount(make_ws):
         assert proc.stdout.readline() == b"ready\n"
         wait_ledger(w, lambda q: q["bytes_used"] >= 8 * M, timeout=20)
         assert proc.poll() is None, proc.stderr.read().decode()
-        assert db_row(w)["clean"] == 0
+        assert quota_row(w)["clean"] == 0
         crash(w)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -124,7 +113,7 @@ def test_sigkill_mid_workload_rescans_at_next_mount(make_ws):
     assert len(last) == 2 and last[1] in ("ENOTCONN", "ECONNABORTED"), (
         out, err)
     assert int(last[0]) > 10
-    assert db_row(w)["clean"] == 0
+    assert quota_row(w)["clean"] == 0
     before = len(counted_lines(w))
 
     w.options = "allow_other"              # limits come from state.db
@@ -190,7 +179,7 @@ def test_crash_with_usage_in_the_upper_changed_is_recounted(make_ws):
     make_file(w.p("a"), 40 * K)
     time.sleep(2.2)                        # let the flusher store 40 KiB
     crash(w)
-    row = db_row(w)
+    row = quota_row(w)
     assert (row["used_bytes"], row["clean"]) == (40 * K, 0)
     os.unlink(w.u("a"))
     make_file(w.u("b"), 8 * K)

@@ -4,7 +4,6 @@ import errno
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 
 from helpers import expect_errno
-from quota_util import (BLOCK, K, M, assert_ledger_matches_scan, count_log,
+from quota_util import (quota_row, BLOCK, K, M, assert_ledger_matches_scan, count_log,
                         ctl, CtlError, fsize, ledger, log_text, make_file,
                         qmount, scan, set_quota, touch, used, wait_ledger,
                         wait_log_count, write_all)
@@ -266,16 +265,6 @@ def test_custom_warn_thresholds_from_quota_set(make_ws):
 
 # ======================================================= persistence
 
-def _db_row(w):
-    db = sqlite3.connect(os.path.join(w.state, "state.db"), timeout=5)
-    try:
-        db.row_factory = sqlite3.Row
-        r = db.execute("SELECT * FROM quotas WHERE name=?", (w.name,)).fetchone()
-        return dict(r) if r else None
-    finally:
-        db.close()
-
-
 def test_limits_and_usage_survive_a_clean_remount(make_ws):
     w = qmount(make_ws, "quota_bytes=1M,quota_inodes=50,quota_soft_bytes=512K,"
                         "quota_grace=1h,quota_warn=80:90")
@@ -288,9 +277,9 @@ def test_limits_and_usage_survive_a_clean_remount(make_ws):
     os.setxattr(w.p("d"), "user.two", b"2" * 200)
     set_quota(w, inodes=60)                         # a live change persists
     before = assert_ledger_matches_scan(w)
-    assert _db_row(w)["clean"] == 0
+    assert quota_row(w)["clean"] == 0
     w.umount()
-    row = _db_row(w)
+    row = quota_row(w)
     assert row["clean"] == 1
     assert (row["used_bytes"], row["used_inodes"]) == before
     counted = count_log(w, r"quota: counted ")
@@ -305,7 +294,7 @@ def test_limits_and_usage_survive_a_clean_remount(make_ws):
     assert (q["bytes_soft"], q["grace_s"], q["warn"]) == (512 * K, 3600, "80,90")
     assert (q["bytes_used"], q["inodes_used"]) == before
     assert q["xattr_inodes"] == 2
-    assert _db_row(w)["clean"] == 0
+    assert quota_row(w)["clean"] == 0
     # the restored xattr charges go with their inodes
     os.unlink(w.p("a"))
     shutil.rmtree(w.p("d"))
