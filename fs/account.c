@@ -192,10 +192,22 @@ void account_victim_probe(struct victim *v, int pfd, const char *name)
 		return;
 	v->exists = 1;
 	v->type = stx.stx_mode & S_IFMT;
-	v->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	v->ino = (ino_t)stx.stx_ino;
 	v->nlink = stx.stx_nlink;
 	v->size = (int64_t)stx.stx_size;
+	v->life.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	v->life.ino = (ino_t)stx.stx_ino;
+	if (v->type == S_IFDIR || v->nlink <= 1)
+		v->life_known = inode_life_take(pfd, name, v->life.dev,
+						v->life.ino, &v->life) == 0;
+}
+
+/* The node of the victim's life, marked gone; NULL if the kernel holds
+** none, or if the life could not be taken (the charge is then freed now,
+** and a file still open keeps its tracked size to itself). */
+static struct ws_inode *victim_node(const struct victim *v, int *orphaned)
+{
+	*orphaned = 0;
+	return v->life_known ? inode_unlinked(&v->life, orphaned) : NULL;
 }
 
 /* The size to free is the node's tracked one when it has one: a write
@@ -209,11 +221,11 @@ void account_victim_gone(const struct victim *v)
 	if (!v->exists)
 		return;
 	if (v->type == S_IFDIR) {
-		(void)inode_unlinked(v->dev, v->ino, &orphaned);
+		(void)victim_node(v, &orphaned);
 	} else {
 		if (v->nlink > 1)
 			return;		/* other names keep the inode */
-		n = inode_unlinked(v->dev, v->ino, &orphaned);
+		n = victim_node(v, &orphaned);
 		if (n) {
 			pthread_mutex_lock(size_lock(n));
 			if (n->size < 0)
@@ -224,7 +236,7 @@ void account_victim_gone(const struct victim *v)
 		if (orphaned)
 			return;
 	}
-	ledger_release(charge_bytes(v->type, size) + xcharge_take(v->ino), 1);
+	ledger_release(charge_bytes(v->type, size) + xcharge_take(v->life.ino), 1);
 }
 
 void account_orphan_closed(struct ws_inode *n)

@@ -58,10 +58,10 @@ int account_fallocate_begin(struct grow *g, struct ws_inode *n, int fd,
 struct victim {
 	int exists;
 	mode_t type;
-	dev_t dev;
-	ino_t ino;
 	nlink_t nlink;
 	int64_t size;
+	int life_known;		/* life is taken only if this may be the last link */
+	struct inode_life life;	/* life.ino is known whenever exists is */
 };
 
 /* Looks at NAME in the directory PFD before removing or replacing it. */

@@ -176,6 +176,18 @@ struct handle_buf {
 	unsigned char bytes[MAX_HANDLE_SZ];
 };
 
+/* Whether node N was made from this handle. A table without handles pins
+** a descriptor in every node, which keeps its inode and so its number from
+** being reused: the number alone then names one life. */
+static int same_handle(const struct ws_inode *n, int type, unsigned int len,
+		       const unsigned char *bytes)
+{
+	if (!itab.handles)
+		return 1;
+	return n->handle_type == type && n->handle_len == len &&
+	       memcmp(n->handle, bytes, len) == 0;
+}
+
 /* A node whose handle no longer opens its file (deleted behind our back, or
 ** paired with another file's handle by a racing rename) must not be found
 ** by the next lookup: the kernel answers ESTALE with a revalidating retry,
@@ -334,18 +346,20 @@ int inode_unpin(struct ws_inode *n)
 ** the unlink either sees the mark or leaves the pin for the unlink to see.
 **
 ** No name leads to this life of the inode any more, so its node leaves the
-** hash now (the kernel keeps using it by address). ext4 hands a freed inode
-** number to the next new file at once, and birth times are only as fine as
-** the kernel's coarse clock, so a file created within the same few
-** milliseconds could otherwise pass for this one and inherit its node, and
-** with it a stale tracked size. */
-struct ws_inode *inode_unlinked(dev_t dev, ino_t ino, int *orphaned)
+** hash now (the kernel keeps using it by address): a new file that is given
+** the freed number must get a node of its own. The node hashed under the
+** number may already be that new file's, which is why the life is matched
+** and not just the number. */
+struct ws_inode *inode_unlinked(const struct inode_life *life, int *orphaned)
 {
 	struct ws_inode *n;
 
 	*orphaned = 0;
 	pthread_mutex_lock(&itab.lock);
-	n = hash_find(dev, ino);
+	n = hash_find(life->dev, life->ino);
+	if (n && !same_handle(n, life->handle_type, life->handle_len,
+			      life->handle))
+		n = NULL;
 	if (n) {
 		hash_remove(n);
 		n->gone = 1;
@@ -383,8 +397,9 @@ void inode_forget(struct ws_inode *n, uint64_t count)
 
 /* What tells one life of an inode number from the next: ext4 gives a freed
 ** number to the next new file at once, while the kernel may still hold our
-** node for the old one. The birth time differs between lives; where the
-** filesystem has none, the handle (which holds a generation) is compared. */
+** node for the old one. A different birth time proves another life cheaply;
+** an equal one proves nothing on a coarse clock, so the handle (which holds
+** a generation) decides. */
 struct ident {
 	struct stat st;
 	uint64_t mnt_id;	/* 0 if the kernel does not say */
@@ -475,35 +490,64 @@ static int take_handle(int dirfd, const char *name, struct handle_buf *h)
 	return 0;
 }
 
-/* H is NULL when the caller has not taken the handle (it has a birth time). */
-static int same_life(const struct ws_inode *n, const struct ident *id,
-		     const struct handle_buf *h)
+int inode_life_take(int dirfd, const char *name, dev_t dev, ino_t ino,
+		    struct inode_life *life)
 {
-	if (n->has_btime && id->has_btime)
-		return n->btime_sec == id->btime_sec &&
-		       n->btime_nsec == id->btime_nsec;
-	if (!h)
-		return 1;
-	return n->handle_type == h->fh.handle_type &&
-	       n->handle_len == h->fh.handle_bytes &&
-	       memcmp(n->handle, h->fh.f_handle, n->handle_len) == 0;
+	struct handle_buf h;
+	int err = take_handle(dirfd, name, &h);
+
+	memset(life, 0, sizeof(*life));
+	life->dev = dev;
+	life->ino = ino;
+	if (err)
+		return err;
+	life->handle_type = h.fh.handle_type;
+	life->handle_len = h.fh.handle_bytes;
+	memcpy(life->handle, h.fh.f_handle, h.fh.handle_bytes);
+	return 0;
 }
 
-/* Takes a reference on the node of ID's current life. A node of an earlier
+/* Whether node N stands for the inode that ID and then its handle H were
+** read from. A different birth time settles it without the handle. Returns
+** 1 (same life), 0 (another life), or -1 when a handle taken BY_NAME
+** disagrees: that is either another life born in the same clock tick or a
+** rename between the statx and the handle, and only a descriptor on the
+** entry can say which. */
+static int life_of(const struct ws_inode *n, const struct ident *id,
+		   const struct handle_buf *h, int by_name)
+{
+	if (n->has_btime && id->has_btime &&
+	    (n->btime_sec != id->btime_sec || n->btime_nsec != id->btime_nsec))
+		return 0;
+	if (same_handle(n, h->fh.handle_type, h->fh.handle_bytes,
+			h->fh.f_handle))
+		return 1;
+	return by_name ? -1 : 0;
+}
+
+/* Takes a reference on the node of ID's current life into *OUT (NULL if
+** there is none yet); -EAGAIN if life_of cannot tell. A node of an earlier
 ** life of the same number is unhashed: the kernel keeps it until it forgets
 ** it, and requests on it fail with ESTALE (see open_from_handle). */
-static struct ws_inode *find_locked(const struct ident *id,
-				    const struct handle_buf *h)
+static int find_locked(const struct ident *id, const struct handle_buf *h,
+		       int by_name, struct ws_inode **out)
 {
 	struct ws_inode *n = hash_find(id->st.st_dev, id->st.st_ino);
+	int same;
 
-	if (n && !same_life(n, id, h)) {
+	*out = NULL;
+	if (!n)
+		return 0;
+	same = life_of(n, id, h, by_name);
+	if (same < 0)
+		return -EAGAIN;
+	if (same == 0) {
 		hash_remove(n);
-		n = NULL;
+		return 0;
 	}
-	if (n)
-		n->nlookup++;
-	return n;
+	n->nlookup++;
+	*out = n;
+	return 0;
 }
 
 /* Without handles a node must own an O_PATH descriptor for its whole life. */
@@ -520,15 +564,16 @@ static int reopen_path(int fd)
 /* Inserts FRESH unless another request registered the same life meanwhile,
 ** in which case FRESH is freed and the existing node gets the reference.
 ** A pinned descriptor in *ADOPT moves into the node that is kept. */
-static struct ws_inode *insert_or_find(struct ws_inode *fresh,
-				       const struct ident *id,
-				       const struct handle_buf *h, int *adopt)
+static int insert_or_find(struct ws_inode *fresh, const struct ident *id,
+			  const struct handle_buf *h, int by_name, int *adopt,
+			  struct ws_inode **out)
 {
 	struct ws_inode *n;
+	int err;
 
 	pthread_mutex_lock(&itab.lock);
-	n = find_locked(id, h);
-	if (!n) {
+	err = find_locked(id, h, by_name, &n);
+	if (!err && !n) {
 		n = fresh;
 		n->nlookup = 1;
 		hash_insert(n);
@@ -540,7 +585,8 @@ static struct ws_inode *insert_or_find(struct ws_inode *fresh,
 	pthread_mutex_unlock(&itab.lock);
 	if (n != fresh)
 		free(fresh);
-	return n;
+	*out = n;
+	return err;
 }
 
 static void fill_entry(struct fuse_entry_param *e, struct ws_inode *n,
@@ -553,40 +599,66 @@ static void fill_entry(struct fuse_entry_param *e, struct ws_inode *n,
 	e->entry_timeout = ws_entry_timeout;
 }
 
+static int find_or_make(int dirfd, const char *name, int *pin,
+			struct fuse_entry_param *e);
+
+/* Settles what a name could not: statx and handle on one descriptor read
+** the same inode, whatever renames race with us. */
+static int find_by_descriptor(int dirfd, const char *name, int *pin,
+			      struct fuse_entry_param *e)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int err;
+
+	if (fd < 0 && fd_exhausted(errno)) {
+		itab_relieve();
+		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	err = find_or_make(fd, "", pin, e);
+	close(fd);
+	return err;
+}
+
 /* Finds or creates the node of DIRFD's entry NAME ("" with an fd on the
-** file itself) and takes one lookup reference. A known node costs one statx;
-** a new one a name_to_handle_at more. *PIN, if >= 0, is an O_PATH
-** descriptor for a table without handles to keep; it is consumed. */
+** file itself) and takes one lookup reference. It costs a statx and a
+** name_to_handle_at. *PIN, if >= 0, is an O_PATH descriptor for a table
+** without handles to keep; it is consumed.
+**
+** A node made by name can still pair one file's statx with another's
+** handle if a rename lands between the two; open_from_handle's identity
+** check turns such a node into ESTALE, and the kernel looks the name up
+** again. */
 static int find_or_make(int dirfd, const char *name, int *pin,
 			struct fuse_entry_param *e)
 {
-	struct ws_inode *n = NULL, *fresh;
+	struct ws_inode *n, *fresh;
 	struct handle_buf h;
 	struct ident id;
-	int err, have_handle = 0;
+	int err, by_name = name[0] != '\0';
 
 	err = stat_ident(dirfd, name, &id);
 	if (err)
 		return err;
 	if (!inside_upper_mount(&id))
 		return -EXDEV;
-	if (!id.has_btime) {
-		err = take_handle(dirfd, name, &h);
-		if (err)
-			return err;
-		have_handle = 1;
-	}
+	err = take_handle(dirfd, name, &h);
+	if (err)
+		return err;
 	pthread_mutex_lock(&itab.lock);
-	n = find_locked(&id, have_handle ? &h : NULL);
+	err = find_locked(&id, &h, by_name, &n);
 	pthread_mutex_unlock(&itab.lock);
-	if (!n) {
-		if (!have_handle && (err = take_handle(dirfd, name, &h)))
-			return err;
+	if (!err && !n) {
 		fresh = node_new(&id, &h);
 		if (!fresh)
 			return -ENOMEM;
-		n = insert_or_find(fresh, &id, &h, pin);
+		err = insert_or_find(fresh, &id, &h, by_name, pin, &n);
 	}
+	if (err == -EAGAIN)
+		return find_by_descriptor(dirfd, name, pin, e);
+	if (err)
+		return err;
 	fill_entry(e, n, &id.st);
 	return 0;
 }

@@ -28,6 +28,7 @@
 #define WSFS_INODE_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -118,11 +119,30 @@ int inode_unpin(struct ws_inode *inode);
 ** an inode whose charge was already given back. */
 int inode_pin_file(struct ws_inode *inode);
 
-/* After the last link of (DEV, INO) was removed: its node, if the kernel
-** still holds one (it does during the unlink request), else NULL. A node
-** with open files is marked an orphan and *ORPHANED set: its charge stays
-** until the last close. */
-struct ws_inode *inode_unlinked(dev_t dev, ino_t ino, int *orphaned);
+/* Which life of an inode number an entry is. ext4 gives a freed number to
+** the next new file at once, so between an unlink's syscall and its
+** bookkeeping another request may create a file with the victim's number:
+** (dev, ino) alone would then mark the NEW file's node gone. The handle
+** carries the generation that tells the two apart. */
+struct inode_life {
+	dev_t dev;
+	ino_t ino;
+	int handle_type;
+	unsigned int handle_len;	/* 0 when the table has no handles */
+	unsigned char handle[MAX_HANDLE_SZ];
+};
+
+/* Records the life of DIRFD's entry NAME, whose (DEV, INO) the caller has
+** just read; NAME must not be able to change meanwhile (the kernel holds
+** the directory's lock during unlink and rename). */
+int inode_life_take(int dirfd, const char *name, dev_t dev, ino_t ino,
+		    struct inode_life *life);
+
+/* After the last link of LIFE was removed: its node, if the kernel still
+** holds one (it does during the unlink request), else NULL. A node with open
+** files is marked an orphan and *ORPHANED set: its charge stays until the
+** last close. */
+struct ws_inode *inode_unlinked(const struct inode_life *life, int *orphaned);
 
 /* The attributes the agent sees; st_ino is the backing inode number. */
 int inode_stat(struct ws_inode *inode, struct stat *st);

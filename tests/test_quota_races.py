@@ -272,11 +272,44 @@ def test_open_racing_unlink_keeps_the_ledger_true(make_ws):
     assert_ledger_matches_scan(w)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug (issue 3 note): under concurrent rename/unlink/open of the "
-    "same few names the inode table can hold two nodes for one live inode, "
-    "each tracking its size, so one charge can be given back twice; seen in "
-    "about 1 run in 4 under ASan, rarely without"))
+def test_unlink_racing_a_create_that_reuses_its_number(make_ws):
+    # ext4 gives a freed inode number to the next new file at once, so
+    # between an unlink's syscall and its bookkeeping another directory's
+    # create can receive the victim's number: the unlink must retire the
+    # victim's node, not the new file's (which would charge or free the
+    # new file twice later)
+    w = qmount(make_ws, "quota_bytes=8M,quota_inodes=200")
+    dirs = [f"d{i}" for i in range(4)]
+    for d in dirs:
+        os.mkdir(w.p(d))
+    seen = {d: set() for d in dirs}
+
+    def cycler(d):
+        def job(rng):
+            p = w.p(d, "f")
+            make_file(p, rng.randint(0, 32 * K))
+            seen[d].add(os.stat(p).st_ino)
+            if rng.random() < 0.5:
+                with open(p, "r+b") as f:
+                    f.write(b"y" * rng.randint(1, 8 * K))
+            os.unlink(p)
+        return job
+
+    def subdirs(rng):
+        d = w.p(rng.choice(dirs), "sub")
+        (os.mkdir if rng.random() < 0.5 else os.rmdir)(d)
+
+    _churn(1.5, [cycler(d) for d in dirs] + [subdirs])
+    # the race was really there: some number served files in two
+    # directories, which different threads created
+    shared = set.union(*[seen[a] & seen[b] for a in dirs for b in dirs
+                         if a < b])
+    assert shared, "no inode number was reused across threads"
+    for d in dirs:
+        assert not os.path.exists(w.p(d, "f"))
+    assert_ledger_matches_scan(w)
+
+
 def test_namespace_churn_keeps_the_ledger_true(make_ws):
     # creates (O_TRUNC), hard links, renames over, unlinks, mkdir/rmdir and
     # writes through open files on a small set of names, all at once
