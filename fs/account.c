@@ -196,9 +196,12 @@ void account_victim_probe(struct victim *v, int pfd, const char *name)
 	v->size = (int64_t)stx.stx_size;
 	v->life.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	v->life.ino = (ino_t)stx.stx_ino;
-	if (v->type == S_IFDIR || v->nlink <= 1)
+	if (v->type == S_IFDIR || v->nlink <= 1) {
+		inode_removal_begin();
+		v->may_free = 1;
 		v->life_known = inode_life_take(pfd, name, v->life.dev,
 						v->life.ino, &v->life) == 0;
+	}
 }
 
 /* The node of the victim's life, marked gone; NULL if the kernel holds
@@ -212,7 +215,7 @@ static struct ws_inode *victim_node(const struct victim *v, int *orphaned)
 
 /* The size to free is the node's tracked one when it has one: a write
 ** through a file closed since the probe may have grown the file after it. */
-void account_victim_gone(const struct victim *v)
+static void victim_gone(const struct victim *v)
 {
 	struct ws_inode *n;
 	int64_t size = v->size;
@@ -237,6 +240,14 @@ void account_victim_gone(const struct victim *v)
 			return;
 	}
 	ledger_release(charge_bytes(v->type, size) + xcharge_take(v->life.ino), 1);
+}
+
+void account_victim_end(const struct victim *v, int err)
+{
+	if (!err)
+		victim_gone(v);
+	if (v->may_free)
+		inode_removal_end();
 }
 
 void account_orphan_closed(struct ws_inode *n)

@@ -60,15 +60,18 @@ struct victim {
 	mode_t type;
 	nlink_t nlink;
 	int64_t size;
-	int life_known;		/* life is taken only if this may be the last link */
+	int may_free;		/* a directory, or a file's last link */
+	int life_known;		/* life is taken only if may_free */
 	struct inode_life life;	/* life.ino is known whenever exists is */
 };
 
-/* Looks at NAME in the directory PFD before removing or replacing it. */
+/* Looks at NAME in the directory PFD before removing or replacing it;
+** every probe must be followed by account_victim_end. */
 void account_victim_probe(struct victim *v, int pfd, const char *name);
-/* After the removal succeeded: frees the charge if that was the last link,
-** or leaves it to the last close if the file is still open. */
-void account_victim_gone(const struct victim *v);
+/* After the removal, whose result was ERR (0 or -errno): if it succeeded,
+** frees the charge if that was the last link, or leaves it to the last
+** close if the file is still open. */
+void account_victim_end(const struct victim *v, int err);
 
 /* At a release whose inode_unpin() reported the last close of an orphan. */
 void account_orphan_closed(struct ws_inode *n);

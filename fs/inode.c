@@ -40,6 +40,7 @@ static struct {
 	int proc_fd;		/* /proc/self/fd */
 	int handles;		/* 0: the backing fs makes no handles; pin fds */
 	uint64_t root_mnt_id;	/* mount id of the upper, 0 if unknown */
+	int removals;		/* in flight; atomic, outside the lock */
 } itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .mount_fd = -1, .proc_fd = -1 };
 
 static size_t bucket_of(dev_t dev, ino_t ino, size_t nbuckets)
@@ -350,6 +351,16 @@ int inode_unpin(struct ws_inode *n)
 ** the freed number must get a node of its own. The node hashed under the
 ** number may already be that new file's, which is why the life is matched
 ** and not just the number. */
+void inode_removal_begin(void)
+{
+	__atomic_add_fetch(&itab.removals, 1, __ATOMIC_SEQ_CST);
+}
+
+void inode_removal_end(void)
+{
+	__atomic_sub_fetch(&itab.removals, 1, __ATOMIC_SEQ_CST);
+}
+
 struct ws_inode *inode_unlinked(const struct inode_life *life, int *orphaned)
 {
 	struct ws_inode *n;
@@ -508,19 +519,20 @@ int inode_life_take(int dirfd, const char *name, dev_t dev, ino_t ino,
 }
 
 /* Whether node N stands for the inode that ID and then its handle H were
-** read from. A different birth time settles it without the handle. Returns
-** 1 (same life), 0 (another life), or -1 when a handle taken BY_NAME
-** disagrees: that is either another life born in the same clock tick or a
-** rename between the statx and the handle, and only a descriptor on the
-** entry can say which. */
+** read from. A different birth time settles it without the handle; so does
+** an equal one when H is NULL, which find_or_make passes only when no
+** removal was in flight at the statx. Returns 1 (same life), 0 (another
+** life), or -1 when a handle taken BY_NAME disagrees: that is either
+** another life born in the same clock tick or a rename between the statx
+** and the handle, and only a descriptor on the entry can say which. */
 static int life_of(const struct ws_inode *n, const struct ident *id,
 		   const struct handle_buf *h, int by_name)
 {
 	if (n->has_btime && id->has_btime &&
 	    (n->btime_sec != id->btime_sec || n->btime_nsec != id->btime_nsec))
 		return 0;
-	if (same_handle(n, h->fh.handle_type, h->fh.handle_bytes,
-			h->fh.f_handle))
+	if (!h || same_handle(n, h->fh.handle_type, h->fh.handle_bytes,
+			      h->fh.f_handle))
 		return 1;
 	return by_name ? -1 : 0;
 }
@@ -622,9 +634,11 @@ static int find_by_descriptor(int dirfd, const char *name, int *pin,
 }
 
 /* Finds or creates the node of DIRFD's entry NAME ("" with an fd on the
-** file itself) and takes one lookup reference. It costs a statx and a
-** name_to_handle_at. *PIN, if >= 0, is an O_PATH descriptor for a table
-** without handles to keep; it is consumed.
+** file itself) and takes one lookup reference. A known node costs one
+** statx, and a name_to_handle_at more while a removal is in flight or the
+** filesystem has no birth times; a new node always takes the handle. *PIN,
+** if >= 0, is an O_PATH descriptor for a table without handles to keep; it
+** is consumed.
 **
 ** A node made by name can still pair one file's statx with another's
 ** handle if a rename lands between the two; open_from_handle's identity
@@ -636,20 +650,26 @@ static int find_or_make(int dirfd, const char *name, int *pin,
 	struct ws_inode *n, *fresh;
 	struct handle_buf h;
 	struct ident id;
-	int err, by_name = name[0] != '\0';
+	int err, have_handle = 0, by_name = name[0] != '\0';
 
 	err = stat_ident(dirfd, name, &id);
 	if (err)
 		return err;
 	if (!inside_upper_mount(&id))
 		return -EXDEV;
-	err = take_handle(dirfd, name, &h);
-	if (err)
-		return err;
+	if (!id.has_btime ||
+	    __atomic_load_n(&itab.removals, __ATOMIC_SEQ_CST) > 0) {
+		err = take_handle(dirfd, name, &h);
+		if (err)
+			return err;
+		have_handle = 1;
+	}
 	pthread_mutex_lock(&itab.lock);
-	err = find_locked(&id, &h, by_name, &n);
+	err = find_locked(&id, have_handle ? &h : NULL, by_name, &n);
 	pthread_mutex_unlock(&itab.lock);
 	if (!err && !n) {
+		if (!have_handle && (err = take_handle(dirfd, name, &h)))
+			return err;
 		fresh = node_new(&id, &h);
 		if (!fresh)
 			return -ENOMEM;

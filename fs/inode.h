@@ -138,6 +138,13 @@ struct inode_life {
 int inode_life_take(int dirfd, const char *name, dev_t dev, ino_t ino,
 		    struct inode_life *life);
 
+/* Bracket a removal that may free an inode (begin before the syscall, end
+** after inode_unlinked or the failure). While none is in flight, every
+** freed number's node has left the hash, so a lookup whose birth time
+** matches a hashed node can trust it without taking the handle. */
+void inode_removal_begin(void);
+void inode_removal_end(void);
+
 /* After the last link of LIFE was removed: its node, if the kernel still
 ** holds one (it does during the unlink request), else NULL. A node with open
 ** files is marked an orphan and *ORPHANED set: its charge stays until the

@@ -195,8 +195,7 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 	account_victim_probe(&v, pfd, name);
 	r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
 	inode_fd_put(dir);
-	if (r == 0)
-		account_victim_gone(&v);
+	account_victim_end(&v, r);
 	return r;
 }
 
@@ -242,8 +241,7 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		account_victim_probe(&v, nfd, newname);
 	err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
 	inode_fd2_put(from, to);
-	if (err == 0)
-		account_victim_gone(&v);
+	account_victim_end(&v, err);
 	fuse_reply_err(req, -err);
 }
 
