@@ -60,6 +60,7 @@ struct scan {
 	char *xlist;
 	char *err;
 	size_t errlen;
+	int record;		/* rebuild the xattr charge table as we go */
 };
 
 struct linux_dirent64 {
@@ -203,7 +204,7 @@ static int charge_xattrs(struct scan *s, int dfd, const char *name, uint64_t ino
 	if (bytes == 0)
 		return 0;
 	s->res.bytes += bytes;
-	if (xcharge_set(ino, bytes) < 0)
+	if (s->record && xcharge_set(ino, bytes) < 0)
 		return fail(s, ENOMEM, "recording xattr charges");
 	return 0;
 }
@@ -348,13 +349,15 @@ static int root_mount_id(struct scan *s)
 	return 0;
 }
 
-int quota_scan(int root_fd, scan_progress_fn progress, void *arg,
-	       struct scan_result *out, char *err, size_t errlen)
+static int scan_tree(int root_fd, int record, scan_progress_fn progress,
+		     void *arg, struct scan_result *out, char *err,
+		     size_t errlen)
 {
 	struct scan s;
 	int r;
 
 	memset(&s, 0, sizeof(s));
+	s.record = record;
 	s.err = err;
 	s.errlen = errlen;
 	s.root_fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -368,7 +371,8 @@ int quota_scan(int root_fd, scan_progress_fn progress, void *arg,
 		r = fail(&s, ENOMEM, "starting the scan");
 		goto out;
 	}
-	xcharge_clear();
+	if (record)
+		xcharge_clear();
 	r = root_mount_id(&s);
 	if (r == 0)
 		r = walk(&s);
@@ -381,4 +385,16 @@ out:
 	free(s.xlist);
 	close(s.root_fd);
 	return r;
+}
+
+int quota_scan(int root_fd, scan_progress_fn progress, void *arg,
+	       struct scan_result *out, char *err, size_t errlen)
+{
+	return scan_tree(root_fd, 1, progress, arg, out, err, errlen);
+}
+
+int quota_measure(int root_fd, struct scan_result *out, char *err,
+		  size_t errlen)
+{
+	return scan_tree(root_fd, 0, NULL, NULL, out, err, errlen);
 }

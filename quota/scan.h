@@ -32,4 +32,9 @@ typedef void (*scan_progress_fn)(const struct scan_result *sofar, void *arg);
 int quota_scan(int root_fd, scan_progress_fn progress, void *arg,
 	       struct scan_result *out, char *err, size_t errlen);
 
+/* Counts the tree under ROOT_FD by the same rules without touching the
+** xattr charge table: what part of the usage one subtree holds. */
+int quota_measure(int root_fd, struct scan_result *out, char *err,
+		  size_t errlen);
+
 #endif
