@@ -59,7 +59,7 @@
 
 #include "util.h"
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 #define BUSY_TIMEOUT_MS 5000
 #define WAL_RETRY_MS 10
 #define CLAIM_RETRIES 20
@@ -93,11 +93,19 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS quota_xattrs("
 	"name TEXT NOT NULL, ino INTEGER NOT NULL, bytes INTEGER NOT NULL, "
 	"PRIMARY KEY(name, ino));"
+	/* The layer stack a workspace was mounted with (fs/layerspec.c),
+	** one row per layer in stack order; source is NULL for ephemeral
+	** targets. */
+	"CREATE TABLE IF NOT EXISTS layers("
+	"name TEXT NOT NULL, position INTEGER NOT NULL, mode TEXT NOT NULL, "
+	"source TEXT, target TEXT NOT NULL, PRIMARY KEY(name, position));"
 	"INSERT OR IGNORE INTO meta(key, value) "
 	"VALUES('schema_version', '" SCHEMA_VERSION "');"
-	/* Version 1 had only mounts and meta; the tables above complete it. */
+	/* Version 1 had only mounts and meta, version 2 lacked layers; every
+	** change since only added tables, which the statements above have
+	** just created, so both are upgraded in place. */
 	"UPDATE meta SET value = '" SCHEMA_VERSION "' "
-	"WHERE key = 'schema_version' AND value = '1';";
+	"WHERE key = 'schema_version' AND value IN ('1', '2');";
 
 #define SELECT_MOUNTS \
 	"SELECT name, mountpoint, upper, pid, start_time, socket FROM mounts"
