@@ -50,6 +50,11 @@ static int known_size(struct ws_inode *n, int fd, int64_t *size)
 	return 0;
 }
 
+uint64_t account_xattr_key(const struct ws_layer *l, ino_t ino)
+{
+	return (uint64_t)ino ^ ((uint64_t)(l && l->scratch) << 62);
+}
+
 int account_new(mode_t type)
 {
 	return ledger_charge(charge_bytes(type, 0), 1);
@@ -182,7 +187,8 @@ int account_fallocate_begin(struct grow *g, struct ws_inode *n, int fd,
 	return reserve(g);
 }
 
-void account_victim_probe(struct victim *v, int pfd, const char *name)
+void account_victim_probe(struct victim *v, struct ws_inode *dir, int pfd,
+			  const char *name)
 {
 	struct statx stx;
 
@@ -199,8 +205,9 @@ void account_victim_probe(struct victim *v, int pfd, const char *name)
 	if (v->type == S_IFDIR || v->nlink <= 1) {
 		inode_removal_begin();
 		v->may_free = 1;
-		v->life_known = inode_life_take(pfd, name, v->life.dev,
-						v->life.ino, &v->life) == 0;
+		v->life_known = inode_life_take(dir->layer, pfd, name,
+						v->life.dev, v->life.ino,
+						&v->life) == 0;
 	}
 }
 
@@ -239,7 +246,9 @@ static void victim_gone(const struct victim *v)
 		if (orphaned)
 			return;
 	}
-	ledger_release(charge_bytes(v->type, size) + xcharge_take(v->life.ino), 1);
+	ledger_release(charge_bytes(v->type, size) +
+		       xcharge_take(account_xattr_key(v->life.layer, v->life.ino)),
+		       1);
 }
 
 void account_victim_end(const struct victim *v, int err)
@@ -257,7 +266,8 @@ void account_orphan_closed(struct ws_inode *n)
 	pthread_mutex_lock(size_lock(n));
 	bytes = charge_data(n->size);
 	pthread_mutex_unlock(size_lock(n));
-	ledger_release(bytes + xcharge_take(n->ino), 1);
+	ledger_release(bytes + xcharge_take(account_xattr_key(n->layer, n->ino)),
+		       1);
 }
 
 /* The charge NAME has on PATH now, 0 if absent. PATH is the node's magic
@@ -271,9 +281,10 @@ static uint64_t xattr_now(const char *path, const char *name)
 
 static void record_xattr(struct ws_inode *n, uint64_t was, uint64_t is)
 {
-	uint64_t total = xcharge_get_locked(n->ino) - was + is;
+	uint64_t key = account_xattr_key(n->layer, n->ino);
+	uint64_t total = xcharge_get_locked(key) - was + is;
 
-	if (xcharge_set_locked(n->ino, total) < 0)
+	if (xcharge_set_locked(key, total) < 0)
 		ws_log("out of memory recording an xattr charge; the ledger "
 		       "will be corrected at the next scan");
 }

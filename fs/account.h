@@ -31,6 +31,11 @@ struct grow {
 	uint64_t reserved;	/* bytes charged for want */
 };
 
+/* The xattr charge table's key for inode INO of layer L. Scratch may live
+** on another filesystem than the upper, so its numbers are kept apart; the
+** upper's key is the inode number itself, as the scan and state.db use. */
+uint64_t account_xattr_key(const struct ws_layer *l, ino_t ino);
+
 /* Before creating an inode of TYPE; account_new_undo if the syscall fails. */
 int account_new(mode_t type);
 void account_new_undo(mode_t type);
@@ -65,9 +70,11 @@ struct victim {
 	struct inode_life life;	/* life.ino is known whenever exists is */
 };
 
-/* Looks at NAME in the directory PFD before removing or replacing it;
+/* Looks at NAME in the directory DIR (open as PFD) before removing or
+** replacing it;
 ** every probe must be followed by account_victim_end. */
-void account_victim_probe(struct victim *v, int pfd, const char *name);
+void account_victim_probe(struct victim *v, struct ws_inode *dir, int pfd,
+			  const char *name);
 /* After the removal, whose result was ERR (0 or -errno): if it succeeded,
 ** frees the charge if that was the last link, or leaves it to the last
 ** close if the file is still open. */

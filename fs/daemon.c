@@ -26,6 +26,7 @@
 #include "ctl_server.h"
 #include "daemon.h"
 #include "inode.h"
+#include "layer_mount.h"
 #include "log.h"
 #include "quota_mount.h"
 #include "registry.h"
@@ -183,6 +184,7 @@ static void write_status(struct ws_daemon *d, FILE *out)
 	fprintf(out, "cached_inodes %zu\n", itab_count());
 	fprintf(out, "cached_fds %zu\n", itab_cached_fds());
 	fprintf(out, "fd_cache_limit %zu\n", itab_fd_cap());
+	lmount_status(out);
 }
 
 static int handle_request(const char *request, FILE *out, char *errmsg,
@@ -490,6 +492,7 @@ static void teardown(struct ws_daemon *d)
 		stop_signal_thread(d);
 		fuse_session_destroy(d->se);
 	}
+	lmount_stop(d->quota_started);
 	if (d->quota_started)
 		qmount_stop(__atomic_load_n(&ws_stats.open_files, __ATOMIC_RELAXED));
 	if (d->claimed && registry_release(d->reg, d->opt->name) < 0)
@@ -519,10 +522,6 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	}
 	if (!opt->foreground)
 		detach(&d.ready_fd);
-	if (open_upper(opt, err, sizeof(err)) < 0) {
-		fprintf(stderr, "wsfs: %s\n", err);
-		goto out;
-	}
 	r = block_stop_signals(&d);
 	if (r < 0) {
 		fprintf(stderr, "wsfs: cannot block the stop signals: %s\n",
@@ -533,12 +532,20 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	if (r < 0)
 		fprintf(stderr, "wsfs: warning: files will be owned by the daemon's "
 			"user, not the caller (%s)\n", strerror(-r));
-	if (claim_name(&d) < 0 || start_quota(&d) < 0 || start_session(&d) < 0 ||
-	    start_control(&d) < 0 || signal_ready(&d) < 0)
+	if (claim_name(&d) < 0 || lmount_prepare(d.reg, opt) < 0)
+		goto out;
+	if (open_upper(opt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		goto out;
+	}
+	if (start_quota(&d) < 0 || lmount_graft(opt) < 0 ||
+	    start_session(&d) < 0 || start_control(&d) < 0 ||
+	    signal_ready(&d) < 0)
 		goto out;
 	ws_log("workspace %s mounted at %s (upper %s, pid %d)", opt->name,
 	       opt->mountpoint, opt->upper, (int)getpid());
 	qmount_log_setup();
+	lmount_log_setup();
 	r = serve(&d);
 	/* A signal makes libfuse report its number; that is a clean stop. */
 	status = r < 0 ? WS_EXIT_RUNTIME : WS_EXIT_OK;

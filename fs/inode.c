@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define EVICT_BATCH 32
+#define MAX_LAYERS 64
 
 double ws_entry_timeout = 86400.0;
 double ws_attr_timeout = 86400.0;
@@ -32,29 +33,34 @@ static struct {
 	struct ws_inode **buckets;
 	size_t nbuckets;
 	size_t count;
-	size_t cached;		/* nodes with fd >= 0 (root excluded) */
+	size_t cached;		/* nodes on the LRU (with fd >= 0) */
+	size_t pinned;		/* nodes of layers without handles */
 	size_t cap;
 	struct ws_inode lru;	/* sentinel: lru.lru_next is the hottest */
-	struct ws_inode *root;
-	int mount_fd;		/* O_RDONLY on the upper, for open_by_handle_at */
+	struct ws_inode *root;	/* the upper's root */
+	struct ws_layer *layers[MAX_LAYERS];	/* [0] is the upper */
+	unsigned int nlayers;
 	int proc_fd;		/* /proc/self/fd */
-	int handles;		/* 0: the backing fs makes no handles; pin fds */
-	uint64_t root_mnt_id;	/* mount id of the upper, 0 if unknown */
 	int removals;		/* in flight; atomic, outside the lock */
-} itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .mount_fd = -1, .proc_fd = -1 };
+} itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .proc_fd = -1 };
 
-static size_t bucket_of(dev_t dev, ino_t ino, size_t nbuckets)
+/* One source tree may be grafted twice, so the layer is part of the key:
+** each graft's nodes answer for their own layer's rules. */
+static size_t bucket_of(const struct ws_layer *l, dev_t dev, ino_t ino,
+			size_t nbuckets)
 {
-	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev;
+	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev ^
+		     (uint64_t)l->index << 48;
 
 	return (size_t)(h ^ (h >> 29)) & (nbuckets - 1);
 }
 
-static struct ws_inode *hash_find(dev_t dev, ino_t ino)
+static struct ws_inode *hash_find(const struct ws_layer *l, dev_t dev,
+				  ino_t ino)
 {
-	struct ws_inode *n = itab.buckets[bucket_of(dev, ino, itab.nbuckets)];
+	struct ws_inode *n = itab.buckets[bucket_of(l, dev, ino, itab.nbuckets)];
 
-	while (n && (n->ino != ino || n->dev != dev))
+	while (n && (n->ino != ino || n->dev != dev || n->layer != l))
 		n = n->hash_next;
 	return n;
 }
@@ -72,7 +78,7 @@ static void hash_grow(void)
 
 		while (n) {
 			struct ws_inode *next = n->hash_next;
-			size_t k = bucket_of(n->dev, n->ino, nb);
+			size_t k = bucket_of(n->layer, n->dev, n->ino, nb);
 
 			n->hash_next = b[k];
 			b[k] = n;
@@ -90,7 +96,7 @@ static void hash_insert(struct ws_inode *n)
 
 	if (itab.count >= itab.nbuckets * 2)
 		hash_grow();
-	k = bucket_of(n->dev, n->ino, itab.nbuckets);
+	k = bucket_of(n->layer, n->dev, n->ino, itab.nbuckets);
 	n->hash_next = itab.buckets[k];
 	itab.buckets[k] = n;
 	itab.count++;
@@ -98,7 +104,8 @@ static void hash_insert(struct ws_inode *n)
 
 static void hash_remove(struct ws_inode *n)
 {
-	struct ws_inode **pp = &itab.buckets[bucket_of(n->dev, n->ino, itab.nbuckets)];
+	struct ws_inode **pp =
+		&itab.buckets[bucket_of(n->layer, n->dev, n->ino, itab.nbuckets)];
 
 	while (*pp && *pp != n)
 		pp = &(*pp)->hash_next;
@@ -133,8 +140,6 @@ static int evict_locked(size_t target, int *victims, int max)
 	struct ws_inode *n = itab.lru.lru_prev;
 	int nv = 0, scanned = 0;
 
-	if (!itab.handles)
-		return 0;
 	while (n != &itab.lru && itab.cached > target && nv < max &&
 	       scanned < 4 * max) {
 		struct ws_inode *prev = n->lru_prev;
@@ -183,7 +188,7 @@ struct handle_buf {
 static int same_handle(const struct ws_inode *n, int type, unsigned int len,
 		       const unsigned char *bytes)
 {
-	if (!itab.handles)
+	if (!n->layer->handles)
 		return 1;
 	return n->handle_type == type && n->handle_len == len &&
 	       memcmp(n->handle, bytes, len) == 0;
@@ -196,7 +201,7 @@ static int same_handle(const struct ws_inode *n, int type, unsigned int len,
 static void unhash_stale(struct ws_inode *n)
 {
 	pthread_mutex_lock(&itab.lock);
-	if (hash_find(n->dev, n->ino) == n)
+	if (hash_find(n->layer, n->dev, n->ino) == n)
 		hash_remove(n);
 	pthread_mutex_unlock(&itab.lock);
 }
@@ -215,10 +220,11 @@ static int open_from_handle(struct ws_inode *n, int flags)
 	h.fh.handle_bytes = n->handle_len;
 	h.fh.handle_type = n->handle_type;
 	memcpy(h.fh.f_handle, n->handle, n->handle_len);
-	fd = open_by_handle_at(itab.mount_fd, &h.fh, flags | O_CLOEXEC);
+	fd = open_by_handle_at(n->layer->mount_fd, &h.fh, flags | O_CLOEXEC);
 	if (fd < 0 && fd_exhausted(errno)) {
 		itab_relieve();
-		fd = open_by_handle_at(itab.mount_fd, &h.fh, flags | O_CLOEXEC);
+		fd = open_by_handle_at(n->layer->mount_fd, &h.fh,
+				       flags | O_CLOEXEC);
 	}
 	/* The kernel keeps ENOMEM apart when it cannot decode a handle; for
 	** an inode that is being deleted that is what it reports, and what the
@@ -243,7 +249,7 @@ int inode_fd(struct ws_inode *n)
 	pthread_mutex_lock(&itab.lock);
 	if (n->fd >= 0) {
 		n->fd_users++;
-		if (itab.handles && n != itab.root)
+		if (n->layer->handles && !n->permanent)
 			lru_push_hot(n);
 		fd = n->fd;
 		pthread_mutex_unlock(&itab.lock);
@@ -367,7 +373,7 @@ struct ws_inode *inode_unlinked(const struct inode_life *life, int *orphaned)
 
 	*orphaned = 0;
 	pthread_mutex_lock(&itab.lock);
-	n = hash_find(life->dev, life->ino);
+	n = hash_find(life->layer, life->dev, life->ino);
 	if (n && !same_handle(n, life->handle_type, life->handle_len,
 			      life->handle))
 		n = NULL;
@@ -387,7 +393,7 @@ void inode_forget(struct ws_inode *n, uint64_t count)
 {
 	int dead = 0;
 
-	if (n == itab.root)
+	if (n->permanent)
 		return;
 	pthread_mutex_lock(&itab.lock);
 	n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
@@ -396,6 +402,8 @@ void inode_forget(struct ws_inode *n, uint64_t count)
 		if (n->fd >= 0 && n->lru_next) {
 			lru_unlink(n);
 			itab.cached--;
+		} else if (n->fd >= 0 && !n->layer->handles) {
+			itab.pinned--;
 		}
 		dead = 1;
 	}
@@ -455,20 +463,21 @@ static int stat_ident(int dirfd, const char *name, struct ident *id)
 ** included, is not part of the workspace. A bind mount of the upper's own
 ** filesystem shares its st_dev, so the mount id decides where the kernel
 ** reports one. */
-static int inside_upper_mount(const struct ident *id)
+static int inside_layer_mount(const struct ws_layer *l, const struct ident *id)
 {
-	if (id->st.st_dev != itab.root->dev)
+	if (id->st.st_dev != l->dev)
 		return 0;
-	return !id->mnt_id || !itab.root_mnt_id || id->mnt_id == itab.root_mnt_id;
+	return !id->mnt_id || !l->mnt_id || id->mnt_id == l->mnt_id;
 }
 
-static struct ws_inode *node_new(const struct ident *id,
+static struct ws_inode *node_new(struct ws_layer *l, const struct ident *id,
 				 const struct handle_buf *h)
 {
 	struct ws_inode *n = calloc(1, sizeof(*n) + h->fh.handle_bytes);
 
 	if (!n)
 		return NULL;
+	n->layer = l;
 	n->dev = id->st.st_dev;
 	n->ino = id->st.st_ino;
 	n->type = id->st.st_mode & S_IFMT;
@@ -485,13 +494,14 @@ static struct ws_inode *node_new(const struct ident *id,
 
 /* The handle of DIRFD's entry NAME (of DIRFD itself if NAME is ""). Without
 ** handle support an empty one: such nodes pin a descriptor instead. */
-static int take_handle(int dirfd, const char *name, struct handle_buf *h)
+static int take_handle(const struct ws_layer *l, int dirfd, const char *name,
+		       struct handle_buf *h)
 {
 	int mount_id;
 
 	h->fh.handle_bytes = MAX_HANDLE_SZ;
 	h->fh.handle_type = 0;
-	if (!itab.handles) {
+	if (!l->handles) {
 		h->fh.handle_bytes = 0;
 		return 0;
 	}
@@ -501,13 +511,14 @@ static int take_handle(int dirfd, const char *name, struct handle_buf *h)
 	return 0;
 }
 
-int inode_life_take(int dirfd, const char *name, dev_t dev, ino_t ino,
-		    struct inode_life *life)
+int inode_life_take(struct ws_layer *layer, int dirfd, const char *name,
+		    dev_t dev, ino_t ino, struct inode_life *life)
 {
 	struct handle_buf h;
-	int err = take_handle(dirfd, name, &h);
+	int err = take_handle(layer, dirfd, name, &h);
 
 	memset(life, 0, sizeof(*life));
+	life->layer = layer;
 	life->dev = dev;
 	life->ino = ino;
 	if (err)
@@ -541,10 +552,11 @@ static int life_of(const struct ws_inode *n, const struct ident *id,
 ** there is none yet); -EAGAIN if life_of cannot tell. A node of an earlier
 ** life of the same number is unhashed: the kernel keeps it until it forgets
 ** it, and requests on it fail with ESTALE (see open_from_handle). */
-static int find_locked(const struct ident *id, const struct handle_buf *h,
-		       int by_name, struct ws_inode **out)
+static int find_locked(struct ws_layer *l, const struct ident *id,
+		       const struct handle_buf *h, int by_name,
+		       struct ws_inode **out)
 {
-	struct ws_inode *n = hash_find(id->st.st_dev, id->st.st_ino);
+	struct ws_inode *n = hash_find(l, id->st.st_dev, id->st.st_ino);
 	int same;
 
 	*out = NULL;
@@ -584,7 +596,7 @@ static int insert_or_find(struct ws_inode *fresh, const struct ident *id,
 	int err;
 
 	pthread_mutex_lock(&itab.lock);
-	err = find_locked(id, h, by_name, &n);
+	err = find_locked(fresh->layer, id, h, by_name, &n);
 	if (!err && !n) {
 		n = fresh;
 		n->nlookup = 1;
@@ -592,6 +604,7 @@ static int insert_or_find(struct ws_inode *fresh, const struct ident *id,
 		if (*adopt >= 0) {
 			n->fd = *adopt;	/* pinned: never on the LRU */
 			*adopt = -1;
+			itab.pinned++;
 		}
 	}
 	pthread_mutex_unlock(&itab.lock);
@@ -611,13 +624,27 @@ static void fill_entry(struct fuse_entry_param *e, struct ws_inode *n,
 	e->entry_timeout = ws_entry_timeout;
 }
 
-static int find_or_make(int dirfd, const char *name, int *pin,
-			struct fuse_entry_param *e);
+/* A graft's root answers for the directory it covers, as a bind mount's
+** root does for its mountpoint. Roots are never forgotten, so no lookup
+** count is kept for them. */
+static int graft_entry(struct ws_layer *g, struct fuse_entry_param *e)
+{
+	struct ident id;
+	int err = stat_ident(g->root->fd, "", &id);
+
+	if (err)
+		return err;
+	fill_entry(e, g->root, &id.st);
+	return 0;
+}
+
+static int find_or_make(struct ws_layer *l, int dirfd, const char *name,
+			int *pin, struct fuse_entry_param *e);
 
 /* Settles what a name could not: statx and handle on one descriptor read
 ** the same inode, whatever renames race with us. */
-static int find_by_descriptor(int dirfd, const char *name, int *pin,
-			      struct fuse_entry_param *e)
+static int find_by_descriptor(struct ws_layer *l, int dirfd, const char *name,
+			      int *pin, struct fuse_entry_param *e)
 {
 	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	int err;
@@ -628,7 +655,7 @@ static int find_by_descriptor(int dirfd, const char *name, int *pin,
 	}
 	if (fd < 0)
 		return -errno;
-	err = find_or_make(fd, "", pin, e);
+	err = find_or_make(l, fd, "", pin, e);
 	close(fd);
 	return err;
 }
@@ -644,8 +671,8 @@ static int find_by_descriptor(int dirfd, const char *name, int *pin,
 ** handle if a rename lands between the two; open_from_handle's identity
 ** check turns such a node into ESTALE, and the kernel looks the name up
 ** again. */
-static int find_or_make(int dirfd, const char *name, int *pin,
-			struct fuse_entry_param *e)
+static int find_or_make(struct ws_layer *l, int dirfd, const char *name,
+			int *pin, struct fuse_entry_param *e)
 {
 	struct ws_inode *n, *fresh;
 	struct handle_buf h;
@@ -655,28 +682,34 @@ static int find_or_make(int dirfd, const char *name, int *pin,
 	err = stat_ident(dirfd, name, &id);
 	if (err)
 		return err;
-	if (!inside_upper_mount(&id))
+	if (!inside_layer_mount(l, &id))
 		return -EXDEV;
+	if (l->index == 0 && itab.nlayers > 1 && S_ISDIR(id.st.st_mode)) {
+		struct ws_layer *g = itab_graft_at(id.st.st_dev, id.st.st_ino);
+
+		if (g)
+			return graft_entry(g, e);
+	}
 	if (!id.has_btime ||
 	    __atomic_load_n(&itab.removals, __ATOMIC_SEQ_CST) > 0) {
-		err = take_handle(dirfd, name, &h);
+		err = take_handle(l, dirfd, name, &h);
 		if (err)
 			return err;
 		have_handle = 1;
 	}
 	pthread_mutex_lock(&itab.lock);
-	err = find_locked(&id, have_handle ? &h : NULL, by_name, &n);
+	err = find_locked(l, &id, have_handle ? &h : NULL, by_name, &n);
 	pthread_mutex_unlock(&itab.lock);
 	if (!err && !n) {
-		if (!have_handle && (err = take_handle(dirfd, name, &h)))
+		if (!have_handle && (err = take_handle(l, dirfd, name, &h)))
 			return err;
-		fresh = node_new(&id, &h);
+		fresh = node_new(l, &id, &h);
 		if (!fresh)
 			return -ENOMEM;
 		err = insert_or_find(fresh, &id, &h, by_name, pin, &n);
 	}
 	if (err == -EAGAIN)
-		return find_by_descriptor(dirfd, name, pin, e);
+		return find_by_descriptor(l, dirfd, name, pin, e);
 	if (err)
 		return err;
 	fill_entry(e, n, &id.st);
@@ -690,7 +723,8 @@ static int name_is_component(const char *name)
 }
 
 /* Without handles a node needs its own descriptor from the start. */
-static int lookup_pinned(int pfd, const char *name, struct fuse_entry_param *e)
+static int lookup_pinned(struct ws_layer *l, int pfd, const char *name,
+			 struct fuse_entry_param *e)
 {
 	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	int err;
@@ -701,7 +735,7 @@ static int lookup_pinned(int pfd, const char *name, struct fuse_entry_param *e)
 	}
 	if (fd < 0)
 		return -errno;
-	err = find_or_make(fd, "", &fd, e);
+	err = find_or_make(l, fd, "", &fd, e);
 	if (fd >= 0)
 		close(fd);
 	return err;
@@ -711,11 +745,12 @@ static int lookup_pinned(int pfd, const char *name, struct fuse_entry_param *e)
 ** never opened, and those that are get one from their handle on demand. The
 ** statx and the handle are taken by name, so a rename between the two can
 ** pair them wrongly; open_from_handle catches that. */
-static int lookup_by_handle(int pfd, const char *name, struct fuse_entry_param *e)
+static int lookup_by_handle(struct ws_layer *l, int pfd, const char *name,
+			    struct fuse_entry_param *e)
 {
 	int no_pin = -1;
 
-	return find_or_make(pfd, name, &no_pin, e);
+	return find_or_make(l, pfd, name, &no_pin, e);
 }
 
 int inode_lookup(struct ws_inode *parent, const char *name,
@@ -728,8 +763,8 @@ int inode_lookup(struct ws_inode *parent, const char *name,
 	pfd = inode_fd(parent);
 	if (pfd < 0)
 		return pfd;
-	err = itab.handles ? lookup_by_handle(pfd, name, e)
-			   : lookup_pinned(pfd, name, e);
+	err = parent->layer->handles ? lookup_by_handle(parent->layer, pfd, name, e)
+				     : lookup_pinned(parent->layer, pfd, name, e);
 	inode_fd_put(parent);
 	return err;
 }
@@ -759,16 +794,16 @@ int inode_open(struct ws_inode *n, int flags)
 	return fd;
 }
 
-int inode_lookup_fd(int fd, struct fuse_entry_param *e)
+int inode_lookup_fd(struct ws_inode *parent, int fd, struct fuse_entry_param *e)
 {
 	int pin = -1, err;
 
-	if (!itab.handles) {
+	if (!parent->layer->handles) {
 		pin = reopen_path(fd);
 		if (pin < 0)
 			return pin;
 	}
-	err = find_or_make(fd, "", &pin, e);
+	err = find_or_make(parent->layer, fd, "", &pin, e);
 	if (pin >= 0)
 		close(pin);
 	return err;
@@ -817,7 +852,7 @@ size_t itab_cached_fds(void)
 	size_t n;
 
 	pthread_mutex_lock(&itab.lock);
-	n = itab.handles ? itab.cached : itab.count;
+	n = itab.cached + itab.pinned;
 	pthread_mutex_unlock(&itab.lock);
 	return n;
 }
@@ -855,45 +890,123 @@ static int probe_handles(int fd)
 	return 1;
 }
 
+/* A layer over the directory DIR_FD (O_RDONLY | O_DIRECTORY; taken), with
+** its root node. */
+static struct ws_layer *layer_new(int dir_fd, int writable, char *err,
+				  size_t errlen)
+{
+	struct ws_layer *l = calloc(1, sizeof(*l));
+	struct ws_inode *root = calloc(1, sizeof(*root));
+	int root_fd = openat(dir_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+
+	if (!l || !root || root_fd < 0 || fstat(root_fd, &st) < 0) {
+		snprintf(err, errlen, "cannot set up a layer: %s",
+			 strerror(errno ? errno : ENOMEM));
+		if (root_fd >= 0)
+			close(root_fd);
+		free(root);
+		free(l);
+		close(dir_fd);
+		return NULL;
+	}
+	l->writable = writable;
+	l->mount_fd = dir_fd;
+	l->handles = probe_handles(dir_fd);
+	l->dev = st.st_dev;
+	l->mnt_id = mount_id_of(dir_fd);
+	root->layer = l;
+	root->dev = st.st_dev;
+	root->ino = st.st_ino;
+	root->type = S_IFDIR;
+	root->nlookup = 1;
+	root->fd = root_fd;
+	root->permanent = 1;
+	l->root = root;
+	return l;
+}
+
+static void layer_free(struct ws_layer *l)
+{
+	free_node(l->root);
+	close(l->mount_fd);
+	free(l);
+}
+
+static int add_layer(struct ws_layer *l, char *err, size_t errlen)
+{
+	if (itab.nlayers == MAX_LAYERS) {
+		snprintf(err, errlen, "too many layers (at most %d)",
+			 MAX_LAYERS - 1);
+		layer_free(l);
+		return -1;
+	}
+	l->index = itab.nlayers;
+	itab.layers[itab.nlayers++] = l;
+	if (!l->handles)
+		ws_log("layer %u gives no usable file handles: pinning one "
+		       "descriptor per inode (limit %zu)", l->index, itab.cap);
+	return 0;
+}
+
 int itab_init(int upper_fd, size_t fd_cap, char *err, size_t errlen)
 {
-	struct stat st;
-	int root_fd;
+	struct ws_layer *upper;
 
-	itab.mount_fd = upper_fd;
 	itab.cap = fd_cap;
 	itab.lru.lru_next = itab.lru.lru_prev = &itab.lru;
 	itab.nbuckets = 4096;
 	itab.buckets = calloc(itab.nbuckets, sizeof(*itab.buckets));
 	itab.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	root_fd = openat(upper_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (!itab.buckets || itab.proc_fd < 0 || root_fd < 0 ||
-	    fstat(root_fd, &st) < 0) {
+	if (!itab.buckets || itab.proc_fd < 0) {
 		snprintf(err, errlen, "cannot set up the inode table: %s",
 			 strerror(errno ? errno : ENOMEM));
-		if (root_fd >= 0)
-			close(root_fd);
+		close(upper_fd);
 		itab_destroy();
 		return -1;
 	}
-	itab.handles = probe_handles(upper_fd);
-	itab.root_mnt_id = mount_id_of(upper_fd);
-	if (!itab.handles)
-		ws_log("the upper filesystem gives no usable file handles: "
-		       "pinning one descriptor per inode (limit %zu)", fd_cap);
-	itab.root = calloc(1, sizeof(*itab.root));
-	if (!itab.root) {
-		snprintf(err, errlen, "out of memory");
-		close(root_fd);
+	upper = layer_new(upper_fd, 1, err, errlen);
+	if (!upper || add_layer(upper, err, errlen) < 0) {
 		itab_destroy();
 		return -1;
 	}
-	itab.root->dev = st.st_dev;
-	itab.root->ino = st.st_ino;
-	itab.root->type = S_IFDIR;
-	itab.root->nlookup = 1;
-	itab.root->fd = root_fd;
+	itab.root = upper->root;
 	return 0;
+}
+
+struct ws_layer *itab_graft(int root_fd, int writable, dev_t point_dev,
+			    ino_t point_ino, char *err, size_t errlen)
+{
+	struct ws_layer *l = layer_new(root_fd, writable, err, errlen);
+
+	if (!l)
+		return NULL;
+	l->point_dev = point_dev;
+	l->point_ino = point_ino;
+	if (add_layer(l, err, errlen) < 0)
+		return NULL;
+	return l;
+}
+
+struct ws_layer *itab_graft_at(dev_t dev, ino_t ino)
+{
+	for (unsigned int i = 1; i < itab.nlayers; i++) {
+		struct ws_layer *l = itab.layers[i];
+
+		if (l->point_ino == ino && l->point_dev == dev)
+			return l;
+	}
+	return NULL;
+}
+
+unsigned int itab_layer_count(void)
+{
+	return itab.nlayers;
+}
+
+struct ws_layer *itab_upper(void)
+{
+	return itab.nlayers ? itab.layers[0] : NULL;
 }
 
 void itab_destroy(void)
@@ -912,14 +1025,12 @@ void itab_destroy(void)
 		free(itab.buckets);
 		itab.buckets = NULL;
 	}
-	if (itab.root) {
-		free_node(itab.root);
-		itab.root = NULL;
-	}
+	for (unsigned int i = 0; i < itab.nlayers; i++)
+		layer_free(itab.layers[i]);
+	itab.nlayers = 0;
+	itab.root = NULL;
 	if (itab.proc_fd >= 0)
 		close(itab.proc_fd);
-	if (itab.mount_fd >= 0)
-		close(itab.mount_fd);
-	itab.proc_fd = itab.mount_fd = -1;
-	itab.count = itab.cached = 0;
+	itab.proc_fd = -1;
+	itab.count = itab.cached = itab.pinned = 0;
 }

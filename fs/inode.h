@@ -34,7 +34,27 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+struct ws_inode;
+
+/* A backing tree the workspace shows: the upper (index 0), or a tree
+** grafted onto a directory of the upper, the way a bind mount covers its
+** mountpoint (ro input layers, ephemeral scratch). Set up before the mount
+** goes live and never changed after, so requests read it without a lock. */
+struct ws_layer {
+	unsigned int index;
+	int writable;
+	int scratch;			/* ephemeral: wiped when the mount ends */
+	int handles;			/* 0: its nodes pin a descriptor each */
+	int mount_fd;			/* O_RDONLY on its root, for open_by_handle_at */
+	dev_t dev;
+	uint64_t mnt_id;		/* 0 if the kernel does not say */
+	struct ws_inode *root;
+	dev_t point_dev;		/* grafts: the upper directory covered */
+	ino_t point_ino;
+};
+
 struct ws_inode {
+	struct ws_layer *layer;
 	dev_t dev;
 	ino_t ino;
 	mode_t type;			/* S_IFMT bits; never change */
@@ -48,6 +68,7 @@ struct ws_inode {
 	int no_fcaps;			/* known to have no security.capability */
 	int orphan;			/* unlinked while open; charge freed at last close */
 	int gone;			/* its last link was removed through us */
+	int permanent;			/* a layer root: never forgotten */
 	int64_t size;			/* regular files: tracked size, -1 unknown (account.c) */
 	struct ws_inode *hash_next;
 	struct ws_inode *lru_prev, *lru_next;
@@ -61,7 +82,19 @@ struct ws_inode {
 int itab_init(int upper_fd, size_t fd_cap, char *err, size_t errlen);
 void itab_destroy(void);
 
+/* Grafts the tree ROOT_FD (O_RDONLY | O_DIRECTORY; the table takes it) onto
+** the upper directory (POINT_DEV, POINT_INO): from now on a lookup that
+** finds that directory answers with the graft's root. Before serving only. */
+struct ws_layer *itab_graft(int root_fd, int writable, dev_t point_dev,
+			    ino_t point_ino, char *err, size_t errlen);
+
+/* The layer grafted on the upper directory (DEV, INO), or NULL. Removing or
+** renaming such a directory is EBUSY, as for a mountpoint. */
+struct ws_layer *itab_graft_at(dev_t dev, ino_t ino);
+
 struct ws_inode *itab_root(void);
+struct ws_layer *itab_upper(void);
+unsigned int itab_layer_count(void);
 
 static inline struct ws_inode *inode_of(fuse_ino_t ino)
 {
@@ -83,8 +116,8 @@ int inode_lookup(struct ws_inode *parent, const char *name,
 		 struct fuse_entry_param *e);
 
 /* Like inode_lookup, for a descriptor the caller already holds on the new
-** entry (after create/mkdir): no second name resolution, so no race. */
-int inode_lookup_fd(int fd, struct fuse_entry_param *e);
+** entry in PARENT (after create): no second name resolution, so no race. */
+int inode_lookup_fd(struct ws_inode *parent, int fd, struct fuse_entry_param *e);
 
 /* Opens node N with open(2) FLAGS: through its cached descriptor if it has
 ** one, else straight from its handle. Returns the descriptor or -errno. */
@@ -125,6 +158,7 @@ int inode_pin_file(struct ws_inode *inode);
 ** (dev, ino) alone would then mark the NEW file's node gone. The handle
 ** carries the generation that tells the two apart. */
 struct inode_life {
+	struct ws_layer *layer;
 	dev_t dev;
 	ino_t ino;
 	int handle_type;
@@ -132,11 +166,11 @@ struct inode_life {
 	unsigned char handle[MAX_HANDLE_SZ];
 };
 
-/* Records the life of DIRFD's entry NAME, whose (DEV, INO) the caller has
+/* Records the life of DIRFD's entry NAME in LAYER, whose (DEV, INO) the caller has
 ** just read; NAME must not be able to change meanwhile (the kernel holds
 ** the directory's lock during unlink and rename). */
-int inode_life_take(int dirfd, const char *name, dev_t dev, ino_t ino,
-		    struct inode_life *life);
+int inode_life_take(struct ws_layer *layer, int dirfd, const char *name,
+		    dev_t dev, ino_t ino, struct inode_life *life);
 
 /* Bracket a removal that may free an inode (begin before the syscall, end
 ** after inode_unlinked or the failure). While none is in flight, every

@@ -135,8 +135,9 @@ static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int fd, err;
 
 	stats_op(OP_SETATTR);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(n);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	if (fi) {

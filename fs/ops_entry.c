@@ -73,8 +73,9 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct cred_saved saved;
 	int pfd, r;
 
-	if (ws_read_only())
-		return -EROFS;
+	r = ws_deny_change(dir);
+	if (r)
+		return r;
 	r = account_new(type);
 	if (r)
 		return r;
@@ -159,8 +160,11 @@ static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	int fd, pfd, err;
 
 	stats_op(OP_LINK);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(dir);
+	if (!err)
+		err = ws_cross_layer(n, dir);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	if (n->type == S_IFDIR) {
@@ -179,6 +183,19 @@ static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_made(req, err, &e);
 }
 
+/* A directory a layer is grafted on is a mountpoint: it may not be
+** removed, replaced or moved (EBUSY, as the kernel says for a mountpoint). */
+static int graft_point(const struct ws_inode *dir, int dfd, const char *name)
+{
+	struct stat st;
+
+	if (dir->layer != itab_upper() || itab_layer_count() < 2 ||
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISDIR(st.st_mode))
+		return 0;
+	return itab_graft_at(st.st_dev, st.st_ino) ? -EBUSY : 0;
+}
+
 /* The kernel holds the parent's and the victim's inode locks for the whole
 ** request, so the entry probed is the entry removed. */
 static int remove_entry(fuse_ino_t parent, const char *name, int flags)
@@ -187,13 +204,16 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 	struct victim v;
 	int pfd, r;
 
-	if (ws_read_only())
-		return -EROFS;
+	r = ws_deny_change(dir);
+	if (r)
+		return r;
 	pfd = inode_fd(dir);
 	if (pfd < 0)
 		return pfd;
-	account_victim_probe(&v, pfd, name);
-	r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
+	account_victim_probe(&v, dir, pfd, name);
+	r = v.exists && v.type == S_IFDIR ? graft_point(dir, pfd, name) : 0;
+	if (r == 0)
+		r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
 	inode_fd_put(dir);
 	account_victim_end(&v, r);
 	return r;
@@ -222,8 +242,13 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int ofd, nfd, err;
 
 	stats_op(OP_RENAME);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(from);
+	if (!err)
+		err = ws_deny_change(to);
+	if (!err)
+		err = ws_cross_layer(from, to);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
@@ -238,8 +263,12 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* A rename over an entry removes one link of the replaced inode. */
 	memset(&v, 0, sizeof(v));
 	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)))
-		account_victim_probe(&v, nfd, newname);
-	err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
+		account_victim_probe(&v, to, nfd, newname);
+	err = graft_point(from, ofd, name);
+	if (!err)
+		err = graft_point(to, nfd, newname);
+	if (!err)
+		err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
 	inode_fd2_put(from, to);
 	account_victim_end(&v, err);
 	fuse_reply_err(req, -err);

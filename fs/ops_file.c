@@ -144,8 +144,9 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int pfd, fd, err, created;
 
 	stats_op(OP_CREATE);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(dir);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	err = account_new(S_IFREG);
@@ -170,7 +171,7 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, fd);
 		return;
 	}
-	err = inode_lookup_fd(fd, &e);
+	err = inode_lookup_fd(dir, fd, &e);
 	if (err) {
 		close(fd);
 		reply_err(req, err);
@@ -229,8 +230,8 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, err;
 
 	stats_op(OP_OPEN);
-	if (ws_read_only() && wants_write(fi->flags)) {
-		reply_err(req, -EROFS);
+	if (wants_write(fi->flags) && (err = ws_deny_change(n))) {
+		reply_err(req, err);
 		return;
 	}
 	/* Pinned before the backing open: an unlink racing with it must see
@@ -374,8 +375,9 @@ static void ws_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	int err;
 
 	stats_op(OP_FALLOCATE);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(inode_of(ino));
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	err = account_fallocate_begin(&g, inode_of(ino), fd, mode, off, len);
@@ -414,8 +416,9 @@ static void ws_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 	stats_op(OP_COPY_FILE_RANGE);
 	(void)ino_in;
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(inode_of(ino_out));
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	err = account_write_begin(&g, inode_of(ino_out), out_fd, off_out, len, 0);

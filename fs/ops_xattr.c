@@ -58,8 +58,9 @@ static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int fd, err;
 
 	stats_op(OP_SETXATTR);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(n);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	if (is_acl_name(name)) {
@@ -201,8 +202,9 @@ static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int fd, err;
 
 	stats_op(OP_REMOVEXATTR);
-	if (ws_read_only()) {
-		reply_err(req, -EROFS);
+	err = ws_deny_change(n);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	if (is_fcaps_name(name))

@@ -29,7 +29,7 @@
 
 enum {
 	KEY_NONOPT_, KEY_RO, KEY_SUIDDEV, KEY_ACL, KEY_WRITEBACK, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
-	KEY_RESCAN,
+	KEY_RESCAN, KEY_LAYER, KEY_EPHEMERAL, KEY_EPHEMERAL_AT,
 };
 
 /* The quota options, kept as text until parse_quota() checks them. */
@@ -61,6 +61,9 @@ static const struct fuse_opt ws_opt_spec[] = {
 	{ "quota_warn=%s", offsetof(struct parse_state, quota[Q_WARN]), 0 },
 	{ "quota_errno=%s", offsetof(struct parse_state, quota[Q_ERRNO]), 0 },
 	FUSE_OPT_KEY("quota_rescan", KEY_RESCAN),
+	FUSE_OPT_KEY("layer=", KEY_LAYER),
+	FUSE_OPT_KEY("ephemeral", KEY_EPHEMERAL),
+	FUSE_OPT_KEY("ephemeral=", KEY_EPHEMERAL_AT),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("suid", KEY_SUIDDEV),
 	FUSE_OPT_KEY("dev", KEY_SUIDDEV),
@@ -78,6 +81,8 @@ static const struct fuse_opt ws_fd_cache_spec[] = {
 	{ "fd_cache=%lu", offsetof(struct parse_state, fd_cache), 0 },
 	FUSE_OPT_END
 };
+
+static int add_layer(struct parse_state *ps, int key, const char *arg);
 
 static int parse_key(void *data, const char *arg, int key, struct fuse_args *out)
 {
@@ -116,6 +121,10 @@ static int parse_key(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_RESCAN:
 		ps->o.quota_rescan = 1;
 		return 0;
+	case KEY_LAYER:
+	case KEY_EPHEMERAL:
+	case KEY_EPHEMERAL_AT:
+		return add_layer(ps, key, arg);
 	case KEY_HELP:
 		ps->o.show_help = 1;
 		return 0;
@@ -147,7 +156,11 @@ void options_usage(const char *prog)
 	       "    -o quota_grace=DURATION    grace period (s/m/h/d/w; default 1h)\n"
 	       "    -o quota_warn=P[:P...]     warning thresholds in percent (default 85:95)\n"
 	       "    -o quota_errno=edquot|enospc  error for a refused call (default edquot)\n"
-	       "    -o quota_rescan    recount usage at mount even after a clean unmount\n\n"
+	       "    -o quota_rescan    recount usage at mount even after a clean unmount\n"
+	       "    -o layer=SOURCE:TARGET[:ro]  show directory SOURCE read-only at TARGET\n"
+	       "                       (repeatable; kept with the workspace)\n"
+	       "    -o ephemeral=TARGET  scratch at TARGET, wiped when the mount ends\n"
+	       "    -o ephemeral       the whole workspace is scratch (no upper=)\n\n"
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -234,6 +247,62 @@ static int parse_quota(struct parse_state *ps, struct ws_options *opt)
 	return r ? -1 : 0;
 }
 
+/* Layers are parsed as they come, so their order (which is their stacking
+** order) is the order given. */
+static int add_layer(struct parse_state *ps, int key, const char *arg)
+{
+	struct layer_spec spec, *grown;
+	char err[PATH_MAX + 256];
+	int r;
+
+	if (key == KEY_LAYER)
+		r = layer_spec_parse(arg + strlen("layer="), &spec, err,
+				     sizeof(err));
+	else
+		r = layer_spec_parse_ephemeral(key == KEY_EPHEMERAL ? NULL :
+					       arg + strlen("ephemeral="),
+					       &spec, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		ps->failed = 1;
+		return -1;
+	}
+	grown = realloc(ps->o.layers, (ps->o.nlayers + 1) * sizeof(*grown));
+	if (!grown) {
+		layer_spec_free(&spec);
+		ps->failed = 1;
+		return -1;
+	}
+	grown[ps->o.nlayers++] = spec;
+	ps->o.layers = grown;
+	ps->o.layers_given = 1;
+	return 0;
+}
+
+/* The whole upper is scratch: the daemon makes it under the state dir. */
+static int whole_ephemeral(const struct ws_options *opt)
+{
+	for (size_t i = 0; i < opt->nlayers; i++)
+		if (opt->layers[i].mode == LAYER_EPHEMERAL &&
+		    strcmp(opt->layers[i].target, "/") == 0)
+			return 1;
+	return 0;
+}
+
+static int check_layers(const struct ws_options *opt)
+{
+	char err[2 * PATH_MAX + 256];
+
+	if (!opt->layers_given)
+		return 0;
+	if (layer_stack_check(opt->layers, opt->nlayers, opt->upper, err,
+			      sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static size_t default_fd_cache(void)
 {
 	struct rlimit rl;
@@ -281,12 +350,14 @@ static int take_positional(struct parse_state *ps)
 		if (!opt->upper)
 			return -1;
 	}
-	if (!opt->upper) {
-		fprintf(stderr, "wsfs: no upper directory: give -o upper=DIR\n");
+	if (!opt->upper && !whole_ephemeral(opt)) {
+		fprintf(stderr, "wsfs: no upper directory: give -o upper=DIR "
+			"(or -o ephemeral for a workspace that keeps nothing)\n");
 		return -1;
 	}
 	if (resolve_dir("mountpoint", mnt, &opt->mountpoint) < 0 ||
-	    resolve_dir("upper directory", opt->upper, &opt->upper) < 0)
+	    (opt->upper &&
+	     resolve_dir("upper directory", opt->upper, &opt->upper) < 0))
 		return -1;
 	return 0;
 }
@@ -395,7 +466,8 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 			opt->fd_cache);
 		goto out;
 	}
-	if (take_positional(&ps) < 0 || choose_name(opt) < 0)
+	if (take_positional(&ps) < 0 || check_layers(opt) < 0 ||
+	    choose_name(opt) < 0)
 		goto out;
 	if (absolute_state_dir(opt) < 0 || add_fuse_defaults(args, opt) < 0 ||
 	    parse_cmdline(args, opt) < 0)
@@ -416,5 +488,6 @@ void options_free(struct ws_options *opt)
 	free(opt->mountpoint);
 	free(opt->name);
 	free(opt->state);
+	layer_stack_free(opt->layers, opt->nlayers);
 	memset(opt, 0, sizeof(*opt));
 }

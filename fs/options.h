@@ -13,6 +13,7 @@
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 
+#include "layerspec.h"
 #include "qlimits.h"
 
 /* Which quota limits the -o options set; the others come from state.db. */
@@ -26,7 +27,7 @@ enum {
 };
 
 struct ws_options {
-	char *upper;		/* absolute path */
+	char *upper;		/* absolute path; NULL for a whole-ephemeral one */
 	char *mountpoint;	/* absolute path */
 	char *name;
 	char *state;		/* state directory */
@@ -39,6 +40,9 @@ struct ws_options {
 	unsigned int quota_given;	/* QUOTA_OPT_* bits: which were given */
 	int quota_errno;	/* EDQUOT or ENOSPC */
 	int quota_rescan;	/* scan even after a clean unmount */
+	struct layer_spec *layers;	/* -o layer= and -o ephemeral, in order */
+	size_t nlayers;
+	int layers_given;	/* given: they replace the stored stack */
 	int foreground;
 	int debug;
 	int singlethread;

@@ -51,11 +51,20 @@ static inline int fh_append(const struct fuse_file_info *fi)
 	return (fi->fh & FH_APPEND) != 0;
 }
 
-/* The daemon refuses every change when mounted read-only, even if a request
-** slips past the kernel's own MS_RDONLY check. */
-static inline int ws_read_only(void)
+/* -EROFS when N may not be changed: the whole workspace is mounted
+** read-only (a request may slip past the kernel's own MS_RDONLY check), or N
+** belongs to a read-only input layer. */
+static inline int ws_deny_change(const struct ws_inode *n)
 {
-	return ws_opt->read_only;
+	return ws_opt->read_only || !n->layer->writable ? -EROFS : 0;
+}
+
+/* Layers are separate trees, like separate mounts: nothing moves or links
+** between them. */
+static inline int ws_cross_layer(const struct ws_inode *a,
+				 const struct ws_inode *b)
+{
+	return a->layer != b->layer ? -EXDEV : 0;
 }
 
 #endif
