@@ -7,9 +7,17 @@
 ** error.  The reply is the protocol's flat "key value" list (ctl_proto.h).
 ** Keys are printed in the order the daemon sent them and unknown keys are
 ** shown as they come, so a daemon that learns a new counter needs no wsctl
-** change.  Only a few well-known keys get friendlier formatting, and the
-** "ops.<op>" family is grouped, as a list for people and as a nested object
-** for JSON consumers.
+** change.  Only a few well-known keys get friendlier formatting, and three
+** families of keys are grouped where their first member comes: "ops.<op>"
+** as a list for people and a nested object for JSON consumers, and the
+** layer stack ("layer.N MODE TARGET SOURCE") and the usage of ephemeral
+** targets ("ephemeral.N TARGET BYTES INODES") as sections of a line each
+** and as JSON arrays of objects.
+**
+** A SOURCE is the rest of its line, so it may hold spaces; a TARGET is
+** taken up to the next space.  An ephemeral line is split from the right
+** instead, its two counts being the last words, so there the TARGET may
+** hold spaces.
 */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,15 +27,40 @@
 #include <time.h>
 
 #include "ctl_proto.h"
+#include "qparse.h"
 #include "util.h"
 #include "wsctl.h"
 
-#define OPS_PREFIX "ops."
-#define OPS_PREFIX_LEN (sizeof(OPS_PREFIX) - 1)
+enum group {
+	G_NONE,		/* a key of its own */
+	G_OPS,		/* ops.<op> COUNT */
+	G_LAYER,	/* layer.N MODE TARGET SOURCE */
+	G_EPHEMERAL,	/* ephemeral.N TARGET BYTES INODES */
+	G_COUNT,
+};
+
+/* Each group's key prefix, whether only a number may follow it, and its
+** name as a section and a JSON key.  Numbered groups leave room for other
+** keys under the same prefix ("ephemeral.wiped"), shown as they come. */
+static const struct {
+	const char *prefix;
+	int numbered;
+	const char *name;
+} groups[G_COUNT] = {
+	[G_OPS] = { "ops.", 0, "ops" },
+	[G_LAYER] = { "layer.", 1, "layers" },
+	[G_EPHEMERAL] = { "ephemeral.", 1, "ephemeral" },
+};
+
+#define OPS_PREFIX_LEN (sizeof("ops.") - 1)
 
 struct kv {
 	const char *key;
 	const char *val;
+	enum group group;
+	/* G_LAYER: mode, target, source; G_EPHEMERAL: target, bytes,
+	** inodes.  Missing fields are "". */
+	const char *f[3];
 };
 
 struct reply {
@@ -36,9 +69,79 @@ struct reply {
 	const char *error;	/* set for an "error MSG" reply */
 };
 
-static int is_op(const struct kv *kv)
+static int all_digits(const char *s)
 {
-	return strncmp(kv->key, OPS_PREFIX, OPS_PREFIX_LEN) == 0;
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+	}
+	return 1;
+}
+
+static enum group group_of(const char *key)
+{
+	size_t len;
+	int g;
+
+	for (g = G_OPS; g < G_COUNT; g++) {
+		len = strlen(groups[g].prefix);
+		if (strncmp(key, groups[g].prefix, len) == 0 &&
+		    (!groups[g].numbered || all_digits(key + len)))
+			return (enum group)g;
+	}
+	return G_NONE;
+}
+
+/* Cuts the first word off *REST: returns it and leaves *REST after the
+** space, or "" when there is no space (the word is then all of *REST). */
+static const char *cut_word(char **rest)
+{
+	char *word = *rest, *sp = strchr(word, ' ');
+
+	if (sp == NULL) {
+		*rest = word + strlen(word);
+		return word;
+	}
+	*sp = '\0';
+	*rest = sp + 1;
+	return word;
+}
+
+/* Cuts the last word off S: returns it, or "" when S has no space. */
+static const char *cut_last_word(char *s)
+{
+	char *sp = strrchr(s, ' ');
+
+	if (sp == NULL)
+		return "";
+	*sp = '\0';
+	return sp + 1;
+}
+
+/* Splits a grouped value in place into the fields of KV. */
+static void split_fields(struct kv *kv, char *val)
+{
+	switch (kv->group) {
+	case G_LAYER:
+		kv->f[0] = cut_word(&val);
+		kv->f[1] = cut_word(&val);
+		kv->f[2] = val;
+		break;
+	case G_EPHEMERAL:
+		kv->f[2] = cut_last_word(val);
+		kv->f[1] = cut_last_word(val);
+		kv->f[0] = val;
+		/* "TARGET BYTES": the one count is the bytes. */
+		if (kv->f[1][0] == '\0') {
+			kv->f[1] = kv->f[2];
+			kv->f[2] = "";
+		}
+		break;
+	default:
+		break;
+	}
 }
 
 /* Splits REPLY in place into its status line and key/value lines. */
@@ -76,8 +179,11 @@ static int parse_reply(char *text, struct reply *r)
 		sp = strchr(line, ' ');
 		if (sp != NULL)
 			*sp = '\0';
+		memset(&r->kv[r->n], 0, sizeof(r->kv[r->n]));
 		r->kv[r->n].key = line;
 		r->kv[r->n].val = sp ? sp + 1 : "";
+		r->kv[r->n].group = group_of(line);
+		split_fields(&r->kv[r->n], sp ? sp + 1 : line + strlen(line));
 		r->n++;
 	}
 	return 0;
@@ -185,7 +291,7 @@ static void print_ops(const struct reply *r)
 	size_t i;
 
 	for (i = 0; i < r->n; i++) {
-		if (!is_op(&r->kv[i]))
+		if (r->kv[i].group != G_OPS)
 			continue;
 		if ((int)strlen(r->kv[i].key + OPS_PREFIX_LEN) > kw)
 			kw = (int)strlen(r->kv[i].key + OPS_PREFIX_LEN);
@@ -194,7 +300,7 @@ static void print_ops(const struct reply *r)
 	}
 	fputs("ops:\n", stdout);
 	for (i = 0; i < r->n; i++) {
-		if (!is_op(&r->kv[i]))
+		if (r->kv[i].group != G_OPS)
 			continue;
 		fputs("  ", stdout);
 		wsctl_print_cell(stdout, r->kv[i].key + OPS_PREFIX_LEN, kw + 2);
@@ -204,22 +310,119 @@ static void print_ops(const struct reply *r)
 	}
 }
 
-static void print_human(const struct reply *r)
+/* The widest of field F over the members of group G. */
+static int field_width(const struct reply *r, enum group g, int f)
 {
-	char val[PATH_MAX + 64];
-	int width = 3, ops_done = 0;
+	int w = 0;
 	size_t i;
 
 	for (i = 0; i < r->n; i++) {
-		if (!is_op(&r->kv[i]) &&
+		if (r->kv[i].group == g && (int)strlen(r->kv[i].f[f]) > w)
+			w = (int)strlen(r->kv[i].f[f]);
+	}
+	return w;
+}
+
+/* One line per layer: mode, target, source, in aligned columns. */
+static void print_layers(const struct reply *r)
+{
+	int mw = field_width(r, G_LAYER, 0), tw = field_width(r, G_LAYER, 1);
+	const struct kv *kv;
+	size_t i;
+
+	fputs("layers:\n", stdout);
+	for (i = 0; i < r->n; i++) {
+		kv = &r->kv[i];
+		if (kv->group != G_LAYER)
+			continue;
+		fputs("  ", stdout);
+		wsctl_print_cell(stdout, kv->f[0], mw + 2);
+		/* No trailing blanks when a daemon sent no source. */
+		wsctl_print_cell(stdout, kv->f[1], kv->f[2][0] ? tw + 2 : 0);
+		wsctl_print_cell(stdout, kv->f[2], 0);
+		fputc('\n', stdout);
+	}
+}
+
+/* A byte count in quota's units ("1.5 MiB", as `quota show` prints usage);
+** anything that is not a count is shown as it came. */
+static void format_usage(const char *val, char *buf, size_t len)
+{
+	uint64_t n;
+
+	if (wsctl_parse_u64(val, &n) < 0 || n == QUOTA_NONE)
+		snprintf(buf, len, "%s", val);
+	else
+		qformat_size(n, buf, len);
+}
+
+/* One line per ephemeral target: target, bytes and inodes in use, with
+** the counts right-aligned. */
+static void print_ephemeral(const struct reply *r)
+{
+	int tw = field_width(r, G_EPHEMERAL, 0), iw, bw = 0;
+	char usage[64];
+	const struct kv *kv;
+	size_t i;
+
+	iw = field_width(r, G_EPHEMERAL, 2);
+	for (i = 0; i < r->n; i++) {
+		if (r->kv[i].group != G_EPHEMERAL)
+			continue;
+		format_usage(r->kv[i].f[1], usage, sizeof(usage));
+		if ((int)strlen(usage) > bw)
+			bw = (int)strlen(usage);
+	}
+	fputs("ephemeral:\n", stdout);
+	for (i = 0; i < r->n; i++) {
+		kv = &r->kv[i];
+		if (kv->group != G_EPHEMERAL)
+			continue;
+		format_usage(kv->f[1], usage, sizeof(usage));
+		fputs("  ", stdout);
+		wsctl_print_cell(stdout, kv->f[0], tw + 2);
+		printf("%*s", bw - (int)strlen(usage), "");
+		wsctl_print_cell(stdout, usage, 0);
+		printf("  %*s", iw - (int)strlen(kv->f[2]), "");
+		wsctl_print_cell(stdout, kv->f[2], 0);
+		fputs(" inodes\n", stdout);
+	}
+}
+
+static void print_group(const struct reply *r, enum group g)
+{
+	switch (g) {
+	case G_OPS:
+		print_ops(r);
+		break;
+	case G_LAYER:
+		print_layers(r);
+		break;
+	case G_EPHEMERAL:
+		print_ephemeral(r);
+		break;
+	default:
+		break;
+	}
+}
+
+static void print_human(const struct reply *r)
+{
+	char val[PATH_MAX + 64];
+	int done[G_COUNT] = { 0 };
+	int width = 3;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->kv[i].group == G_NONE &&
 		    (int)strlen(human_key(r->kv[i].key)) > width)
 			width = (int)strlen(human_key(r->kv[i].key));
 	}
 	for (i = 0; i < r->n; i++) {
-		if (is_op(&r->kv[i])) {
-			if (!ops_done)
-				print_ops(r);
-			ops_done = 1;
+		if (r->kv[i].group != G_NONE) {
+			if (!done[r->kv[i].group])
+				print_group(r, r->kv[i].group);
+			done[r->kv[i].group] = 1;
 			continue;
 		}
 		human_value(&r->kv[i], val, sizeof(val));
@@ -232,7 +435,9 @@ static void print_human(const struct reply *r)
 		wsctl_print_cell(stdout, val, 0);
 		fputc('\n', stdout);
 	}
-	if (!ops_done) {
+	/* Sections other than ops appear only when sent: a daemon that
+	** predates layers sends none either, so "none" could be wrong. */
+	if (!done[G_OPS]) {
 		print_label("ops", width);
 		fputs("none\n", stdout);
 	}
@@ -303,7 +508,7 @@ static void print_json_ops(const struct reply *r)
 
 	fputs("  \"ops\": {", stdout);
 	for (i = 0; i < r->n; i++) {
-		if (!is_op(&r->kv[i]))
+		if (r->kv[i].group != G_OPS)
 			continue;
 		printf("%s    ", sep);
 		json_write_string(stdout, r->kv[i].key + OPS_PREFIX_LEN);
@@ -314,29 +519,83 @@ static void print_json_ops(const struct reply *r)
 	fputs(*sep == ',' ? "\n  }" : "}", stdout);
 }
 
+/* A count as a JSON number, or as a string if it is not one. */
+static void json_count(const char *val)
+{
+	uint64_t n;
+
+	if (wsctl_parse_u64(val, &n) == 0)
+		fputs(val, stdout);
+	else
+		json_write_string(stdout, val);
+}
+
+static void json_field(const char *sep, const char *name, const char *val,
+		       int count)
+{
+	fputs(sep, stdout);
+	json_write_string(stdout, name);
+	fputs(": ", stdout);
+	if (count)
+		json_count(val);
+	else
+		json_write_string(stdout, val);
+}
+
+/* The members of G as an array of objects, one a line. */
+static void print_json_array(const struct reply *r, enum group g)
+{
+	static const char *const names[G_COUNT][3] = {
+		[G_LAYER] = { "mode", "target", "source" },
+		[G_EPHEMERAL] = { "target", "bytes", "inodes" },
+	};
+	const char *sep = "\n";
+	size_t i;
+	int f;
+
+	fputs("  ", stdout);
+	json_write_string(stdout, groups[g].name);
+	fputs(": [", stdout);
+	for (i = 0; i < r->n; i++) {
+		if (r->kv[i].group != g)
+			continue;
+		printf("%s    {", sep);
+		for (f = 0; f < 3; f++)
+			json_field(f ? ", " : "", names[g][f], r->kv[i].f[f],
+				   g == G_EPHEMERAL && f > 0);
+		fputc('}', stdout);
+		sep = ",\n";
+	}
+	fputs("\n  ]", stdout);
+}
+
 static void print_json(const struct reply *r)
 {
+	int done[G_COUNT] = { 0 };
 	const char *sep = "\n";
-	int ops_done = 0;
+	enum group g;
 	size_t i;
 
 	fputc('{', stdout);
 	for (i = 0; i < r->n; i++) {
-		if (is_op(&r->kv[i]) && ops_done)
+		g = r->kv[i].group;
+		if (g != G_NONE && done[g])
 			continue;
 		fputs(sep, stdout);
 		sep = ",\n";
-		if (is_op(&r->kv[i])) {
+		done[g] = 1;
+		if (g == G_OPS) {
 			print_json_ops(r);
-			ops_done = 1;
-			continue;
+		} else if (g != G_NONE) {
+			print_json_array(r, g);
+		} else {
+			fputs("  ", stdout);
+			json_write_string(stdout, r->kv[i].key);
+			fputs(": ", stdout);
+			json_value(r->kv[i].key, r->kv[i].val);
 		}
-		fputs("  ", stdout);
-		json_write_string(stdout, r->kv[i].key);
-		fputs(": ", stdout);
-		json_value(r->kv[i].key, r->kv[i].val);
 	}
-	if (!ops_done) {
+	if (!done[G_OPS]) {
 		fputs(sep, stdout);
 		print_json_ops(r);
 	}

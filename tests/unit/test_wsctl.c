@@ -5,7 +5,8 @@
 ** directory and answers "status" on the workspace's control socket with the
 ** real ctl_server, while a forked child leaves a stale row behind.  wsctl
 ** (its path is argv[1]) is then run as a separate program and its exit
-** status, stdout and stderr are checked.
+** status, stdout and stderr are checked.  The status reply can be switched
+** to one that also carries a layer stack and ephemeral usage.
 */
 #include <errno.h>
 #include <poll.h>
@@ -32,6 +33,17 @@ struct result {
 static const char *wsctl;
 static char state[PATH_MAX];
 static int daemon_fails;
+static int with_layers;
+
+/* Layer and ephemeral lines, split up and out of order as a daemon may
+** send them, with a space in a source and a target, an escape byte in a
+** target, and a key that only shares the "ephemeral." prefix. */
+static const char layer_reply[] =
+	"name alpha\nmountpoint /mnt/alpha\nupper /srv/alpha\n"
+	"layer.0 cow / /srv/base tree\nlayer.1 ro /in /srv/data/in\n"
+	"layer.2 ro /esc\x1b /srv/x\nephemeral.0 /tmp 1572864 12\n"
+	"pid %ld\nops.lookup 3\nephemeral.1 /scratch dir 0 0\n"
+	"ephemeral.wiped 5\nopen_files 1\n";
 
 static int handler(const char *req, FILE *out, char *errmsg, size_t errlen,
 		   void *arg)
@@ -39,6 +51,10 @@ static int handler(const char *req, FILE *out, char *errmsg, size_t errlen,
 	if (strcmp(req, "status") != 0 || daemon_fails) {
 		snprintf(errmsg, errlen, "daemon is sad");
 		return -EIO;
+	}
+	if (with_layers) {
+		fprintf(out, layer_reply, (long)getpid());
+		return 0;
 	}
 	fprintf(out, "name alpha\nmountpoint /mnt/alpha\nupper /srv/alpha\n"
 		"pid %ld\nstart_time 1700000000\nuptime_s 3725.5\n"
@@ -243,6 +259,65 @@ static void test_status(void)
 	      "status --json: [%s]", r.out);
 }
 
+static void test_status_layers(void)
+{
+	char want[2048];
+	struct result r;
+
+	with_layers = 1;
+	run(&r, NULL, "--state", state, "status", "alpha", NULL);
+	check_ok(&r);
+	snprintf(want, sizeof(want),
+		 "name:            alpha\n"
+		 "mountpoint:      /mnt/alpha\n"
+		 "upper:           /srv/alpha\n"
+		 "layers:\n"
+		 "  cow  /      /srv/base tree\n"
+		 "  ro   /in    /srv/data/in\n"
+		 "  ro   /esc?  /srv/x\n"
+		 "ephemeral:\n"
+		 "  /tmp          1.5 MiB  12 inodes\n"
+		 "  /scratch dir      0 B   0 inodes\n"
+		 "pid:             %ld\n"
+		 "ops:\n"
+		 "  lookup  3\n"
+		 "ephemeral.wiped: 5\n"
+		 "open_files:      1\n", (long)getpid());
+	CHECK(streq(r.out, want), "status: [%s], want [%s]", r.out, want);
+
+	run(&r, NULL, "--state", state, "status", "--json", "alpha", NULL);
+	check_ok(&r);
+	snprintf(want, sizeof(want),
+		 "{\n"
+		 "  \"name\": \"alpha\",\n"
+		 "  \"mountpoint\": \"/mnt/alpha\",\n"
+		 "  \"upper\": \"/srv/alpha\",\n"
+		 "  \"layers\": [\n"
+		 "    {\"mode\": \"cow\", \"target\": \"/\", "
+		 "\"source\": \"/srv/base tree\"},\n"
+		 "    {\"mode\": \"ro\", \"target\": \"/in\", "
+		 "\"source\": \"/srv/data/in\"},\n"
+		 "    {\"mode\": \"ro\", \"target\": \"/esc\\u001b\", "
+		 "\"source\": \"/srv/x\"}\n"
+		 "  ],\n"
+		 "  \"ephemeral\": [\n"
+		 "    {\"target\": \"/tmp\", \"bytes\": 1572864, "
+		 "\"inodes\": 12},\n"
+		 "    {\"target\": \"/scratch dir\", \"bytes\": 0, "
+		 "\"inodes\": 0}\n"
+		 "  ],\n"
+		 "  \"pid\": %ld,\n"
+		 "  \"ops\": {\n"
+		 "    \"lookup\": 3\n"
+		 "  },\n"
+		 "  \"ephemeral.wiped\": 5,\n"
+		 "  \"open_files\": 1\n"
+		 "}\n", (long)getpid());
+	CHECK(streq(r.out, want), "status --json: [%s], want [%s]", r.out,
+	      want);
+	with_layers = 0;
+}
+
 static void test_status_errors(const char *beta_pid)
 {
 	char want[PATH_MAX + 128];
@@ -364,6 +439,7 @@ int main(int argc, char **argv)
 	test_ls(beta_pid);
 	test_ls_edges(tmp);
 	test_status();
+	test_status_layers();
 	test_status_errors(beta_pid);
 	test_usage();
 	test_help();
