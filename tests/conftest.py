@@ -51,10 +51,15 @@ def pid_alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # a zombie child of ours counts as dead
+    # A zombie child of ours counts as dead, but only once its other
+    # threads are gone too: a killed thread-group leader turns zombie while
+    # they are still exiting, and they hold its descriptors (and so its
+    # locks and sockets) until the last one ends.
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
     except FileNotFoundError:
         return False
 
@@ -62,7 +67,8 @@ def pid_alive(pid):
 class Workspace:
     """One mounted wsfs workspace: paths, the daemon's pid, and helpers."""
 
-    def __init__(self, base, name=None, options="", extra_args=None):
+    def __init__(self, base, name=None, options="", extra_args=None,
+                 no_upper=False):
         self.base = base
         self.upper = os.path.join(base, "upper")
         self.mnt = os.path.join(base, "mnt")
@@ -71,13 +77,16 @@ class Workspace:
         self.options = options
         self.extra_args = extra_args or []
         self.pid = None
+        self.no_upper = no_upper       # -o ephemeral: the upper is scratch
         for d in (self.upper, self.mnt):
             os.makedirs(d, exist_ok=True)
         os.chmod(self.base, 0o755)
         os.chmod(self.upper, 0o755)
 
     def opts(self):
-        o = f"upper={self.upper},state={self.state},name={self.name}"
+        o = f"state={self.state},name={self.name}"
+        if not self.no_upper:
+            o = f"upper={self.upper}," + o
         if self.options:
             o += "," + self.options
         return o
@@ -178,10 +187,12 @@ def make_ws(tmpbase):
     """Factory: make_ws(options="", name=None) -> mounted Workspace."""
     made = []
 
-    def factory(options="allow_other", name=None, mount=True, extra_args=None, sub=None):
+    def factory(options="allow_other", name=None, mount=True, extra_args=None,
+                sub=None, no_upper=False):
         base = os.path.join(tmpbase, sub or f"w{len(made)}")
         os.makedirs(base, exist_ok=True)
-        w = Workspace(base, name=name, options=options, extra_args=extra_args)
+        w = Workspace(base, name=name, options=options, extra_args=extra_args,
+                      no_upper=no_upper)
         made.append(w)
         if mount:
             w.mount()
