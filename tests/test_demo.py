@@ -14,6 +14,14 @@ def test_demo_runs_and_persists_outputs():
     assert "hello from inside the workspace: sum=" in out
     assert "model.bin: OK" in out          # checksum verified in the upper
     assert re.search(r"cached_inodes:\s+\d+", out)
+    # The inputs are read, and every attempt to change them is refused.
+    assert "Build hello, run it, keep the result." in out
+    assert len(re.findall(r"agent: .* -> Read-only file system", out)) == 4
+    assert "documents: unchanged" in out
+    # Scratch at /tmp held the build, and the unmount wiped it.
+    m = re.search(r"ephemeral scratch wiped: (\d+) files", out)
+    assert m and int(m.group(1)) == 4, out[-3000:]   # build/ (3) + cache.bin
+    assert "nothing of /tmp is left: 0 scratch trees" in out
     # The agent hits its quota at the write, then the operator raises it.
     assert "Disk quota exceeded" in out
     assert "agent: the write failed with EDQUOT" in out

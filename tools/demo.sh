@@ -2,11 +2,14 @@
 # The wsfs demo: an agent's day in a workspace.
 #
 # Mounts a workspace over a fresh directory with the default state directory
-# (/var/lib/wsfs), then does what a coding agent does: unpacks a source
-# tarball, builds and runs a small C program, writes its outputs, runs into
-# its 16 MiB quota (EDQUOT at the write that crosses it, df showing the
-# limit), and the operator raises the quota live with `wsctl quota set`.
-# Then it unmounts and shows what persisted in the upper directory. Run as root on Debian 12; it installs and builds what it needs.
+# (/var/lib/wsfs), with a read-only documents layer at /input and ephemeral
+# scratch at /tmp, then does what a coding agent does: reads its inputs
+# (and fails to change them: EROFS), unpacks a source tarball, builds in
+# scratch, runs a small C program, writes its outputs, runs into its 16 MiB
+# quota (EDQUOT at the write that crosses it, df showing the limit), and the
+# operator raises the quota live with `wsctl quota set`. Then it unmounts,
+# shows the scratch wiped and what persisted in the upper directory. Run as
+# root on Debian 12; it installs and builds what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -25,9 +28,25 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "mount workspace '$NAME' at $MNT (upper: $UPPER), quota 16 MiB / 1000 inodes"
-"$WSFS" -o "upper=$UPPER,name=$NAME,allow_other,quota_bytes=16M,quota_inodes=1000" "$MNT"
+DOCS=$DEMO/documents
+mkdir -p "$DOCS/specs"
+printf '# Brief\nBuild hello, run it, keep the result.\n' > "$DOCS/brief.md"
+printf 'sum of i %% 7 for i in 1..1000000\n' > "$DOCS/specs/hello.txt"
+( cd "$DOCS" && find . -type f | sort | xargs sha256sum ) > "$DEMO/documents.sha256"
+
+step "mount workspace '$NAME' at $MNT (upper: $UPPER), quota 16 MiB / 1000 inodes,"
+echo "   documents read-only at /input, scratch at /tmp"
+"$WSFS" -o "upper=$UPPER,name=$NAME,allow_other,quota_bytes=16M,quota_inodes=1000,layer=$DOCS:/input,ephemeral=/tmp" "$MNT"
 grep " $MNT " /proc/mounts
+
+step "the agent reads its inputs, and cannot change them"
+cat "$MNT/input/brief.md"
+ls -l "$MNT/input/specs"
+for try in "echo edited >> $MNT/input/brief.md" "rm $MNT/input/specs/hello.txt" \
+	   "mv $MNT/input/brief.md $MNT/stolen.md" "touch $MNT/input/new.md"; do
+	if err=$(sh -c "$try" 2>&1); then echo "agent: unexpected: '$try' worked"; exit 1; fi
+	echo "agent: $try -> ${err##*: }"
+done
 
 step "the agent receives a source tarball"
 SRC=$DEMO/src/hello-1.0
@@ -54,8 +73,12 @@ tar -C "$DEMO/src" -czf "$DEMO/hello-1.0.tar.gz" hello-1.0
 cp "$DEMO/hello-1.0.tar.gz" "$MNT/"
 (cd "$MNT" && tar -xzf hello-1.0.tar.gz && ls -l hello-1.0)
 
-step "the agent builds and runs it"
-(cd "$MNT/hello-1.0" && make && ./hello "$MNT/result.txt")
+step "the agent builds and runs it, with its intermediate files in /tmp scratch"
+cp -r "$MNT/hello-1.0" "$MNT/tmp/build"
+(cd "$MNT/tmp/build" && make && ./hello "$MNT/result.txt")
+cp "$MNT/tmp/build/hello" "$MNT/hello-1.0/hello"
+dd if=/dev/urandom of="$MNT/tmp/cache.bin" bs=1M count=2 status=none
+ls -l "$MNT/tmp" "$MNT/tmp/build"
 cat "$MNT/result.txt"
 
 step "and writes its outputs"
@@ -84,11 +107,15 @@ step "wsctl ls and wsctl status $NAME"
 "$WSCTL" ls
 "$WSCTL" status "$NAME"
 
-step "unmount"
+step "unmount: the scratch is wiped"
 fusermount3 -u "$MNT"
 for _ in $(seq 50); do "$WSCTL" status "$NAME" >/dev/null 2>&1 || break; sleep 0.1; done
 mountpoint -q "$MNT" && { echo "still mounted"; exit 1; }
 "$WSCTL" ls
+grep "ephemeral scratch wiped" "/var/lib/wsfs/log/$NAME.log" | tail -1
+ls -A "$UPPER/tmp" | grep -q . && { echo "scratch leaked into the upper"; exit 1; }
+echo "nothing of /tmp is left: $(ls -A /var/lib/wsfs/scratch | grep -c "^$NAME\." || true) scratch trees of $NAME remain"
+(cd "$DOCS" && sha256sum -c --quiet "$DEMO/documents.sha256") && echo "documents: unchanged"
 
 step "what persisted in the upper directory"
 (cd "$UPPER" && find . -maxdepth 2 | sort | head -20 && echo "... $(find . | wc -l) entries")
