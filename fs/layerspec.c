@@ -97,13 +97,11 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	/* A truncated message is still better than none. */
-	(void)vsnprintf(err, errlen, fmt, ap);
+	set_verr(err, errlen, fmt, ap);
 	va_end(ap);
-	scrub(err);
+	if (err != NULL && errlen > 0)
+		scrub(err);
 }
 
 /* What is being parsed, for the "layer '...': " prefix of its errors. */
@@ -761,19 +759,6 @@ int registry_set_layers(struct registry *reg, const char *name,
 	return rc;
 }
 
-static int grow(struct layer_spec **v, size_t *cap)
-{
-	size_t ncap = *cap ? *cap * 2 : 4;
-	struct layer_spec *nv;
-
-	nv = reallocarray(*v, ncap, sizeof(**v));
-	if (nv == NULL)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int dup_col(sqlite3_stmt *st, int col, char **out)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
@@ -821,7 +806,8 @@ static int read_stack(struct registry *reg, sqlite3 *db, const char *name,
 		return db_fail(reg, db, rc, "reading", name, err, errlen);
 	rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap && (rc = grow(&v, &cap)) < 0)
+		if (cnt == cap &&
+		    (rc = grow_array((void **)&v, &cap, sizeof(*v), 4)) < 0)
 			break;
 		rc = row_to_spec(st, &v[cnt]);
 		if (rc == -EUCLEAN)

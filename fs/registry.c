@@ -626,19 +626,6 @@ int registry_get(struct registry *reg, const char *name, struct ws_mount *out)
 	return probe_live(reg, name, &out->live);
 }
 
-static int grow(struct ws_mount **arr, size_t *cap)
-{
-	size_t ncap = *cap ? *cap * 2 : 8;
-	struct ws_mount *n;
-
-	n = reallocarray(*arr, ncap, sizeof(**arr));
-	if (n == NULL)
-		return -ENOMEM;
-	*arr = n;
-	*cap = ncap;
-	return 0;
-}
-
 static int list_rows(sqlite3 *db, struct ws_mount **out, size_t *n)
 {
 	struct ws_mount *arr = NULL;
@@ -651,7 +638,8 @@ static int list_rows(sqlite3 *db, struct ws_mount **out, size_t *n)
 	if (rc != SQLITE_OK)
 		return sqlite_to_errno(rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap && (rc = grow(&arr, &cap)) < 0)
+		if (cnt == cap &&
+		    (rc = grow_array((void **)&arr, &cap, sizeof(*arr), 8)) < 0)
 			goto fail;
 		rc = row_to_mount(st, &arr[cnt]);
 		if (rc < 0)

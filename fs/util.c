@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 
 #include "registry.h"
 
@@ -157,13 +158,30 @@ int str_format(char *buf, size_t len, const char *fmt, ...)
 	return 0;
 }
 
+void set_verr(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	(void)vsnprintf(err, errlen, fmt, ap);
+}
+
 void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
+	set_verr(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+int grow_array(void **v, size_t *cap, size_t elem, size_t first)
+{
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *nv = reallocarray(*v, ncap, elem);
+
+	if (nv == NULL)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
 }

@@ -5,6 +5,7 @@
 #ifndef WSFS_UTIL_H
 #define WSFS_UTIL_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 
@@ -24,5 +25,11 @@ int str_format(char *buf, size_t len, const char *fmt, ...)
 ** message is still better than none. */
 void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void set_verr(char *err, size_t errlen, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+/* Doubles the capacity *CAP of the array *V of ELEM-byte items (to FIRST
+** when empty). Returns 0, or -ENOMEM with *V untouched. */
+int grow_array(void **v, size_t *cap, size_t elem, size_t first);
 
 #endif
