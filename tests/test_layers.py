@@ -220,14 +220,29 @@ def test_layers_are_kept_with_the_workspace(make_ws, source, tmpbase):
     assert os.listdir(w.p("input")) == []
 
 
-def test_a_file_in_the_way_of_a_target_fails_the_mount(make_ws, source):
-    w = make_ws(mount=False, options=f"allow_other,layer={source}:/input")
-    write_file(w.u("input"), b"not a dir")
+@pytest.mark.parametrize("planted", ["file", "symlink", "symlinked parent"])
+def test_something_in_the_way_of_a_target_fails_the_mount(make_ws, source,
+                                                          tmpbase, planted):
+    # the upper is the agent's: between mounts it may have put a file or a
+    # symlink (to a directory outside) where the operator's target goes
+    outside = os.path.join(tmpbase, "outside")
+    os.mkdir(outside)
+    target = "/input" if planted != "symlinked parent" else "/data/input"
+    w = make_ws(mount=False, options=f"allow_other,layer={source}:{target}")
+    if planted == "file":
+        write_file(w.u("input"), b"not a dir")
+    elif planted == "symlink":
+        os.symlink(outside, w.u("input"))
+    else:
+        os.symlink(outside, w.u("data"))
     r = w.mount(check=False)
     assert r.returncode != 0
-    assert "'/input'" in r.stderr and "not a directory" in r.stderr, r.stderr
+    assert f"'{target}'" in r.stderr and "not a directory" in r.stderr, \
+        r.stderr
     assert not is_mounted(w.mnt)
-    assert open(w.u("input"), "rb").read() == b"not a dir"
+    assert os.listdir(outside) == []
+    if planted == "file":
+        assert open(w.u("input"), "rb").read() == b"not a dir"
 
 
 BAD_LAYERS = [
