@@ -12,6 +12,7 @@
 */
 #include "inode.h"
 #include "log.h"
+#include "union.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ static struct {
 	unsigned int nlayers;
 	int proc_fd;		/* /proc/self/fd */
 	int removals;		/* in flight; atomic, outside the lock */
+	int destroying;		/* itab_destroy: nodes go in any order */
 } itab = { .lock = PTHREAD_MUTEX_INITIALIZER, .proc_fd = -1 };
 
 /* One source tree may be grafted twice, so the layer is part of the key:
@@ -286,6 +288,8 @@ static void free_node(struct ws_inode *n)
 {
 	if (n->fd >= 0)
 		close(n->fd);
+	if (n->un)
+		union_free(n->un);
 	free(n);
 }
 
@@ -389,11 +393,18 @@ struct ws_inode *inode_unlinked(const struct inode_life *life, int *orphaned)
 	return n;
 }
 
+void inode_hold(struct ws_inode *n)
+{
+	pthread_mutex_lock(&itab.lock);
+	n->nlookup++;
+	pthread_mutex_unlock(&itab.lock);
+}
+
 void inode_forget(struct ws_inode *n, uint64_t count)
 {
 	int dead = 0;
 
-	if (n->permanent)
+	if (itab.destroying || n->permanent)
 		return;
 	pthread_mutex_lock(&itab.lock);
 	n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
@@ -753,6 +764,26 @@ static int lookup_by_handle(struct ws_layer *l, int pfd, const char *name,
 	return find_or_make(l, pfd, name, &no_pin, e);
 }
 
+int inode_lookup_in(struct ws_layer *layer, int dirfd, const char *name,
+		    struct fuse_entry_param *e)
+{
+	return layer->handles ? lookup_by_handle(layer, dirfd, name, e)
+			      : lookup_pinned(layer, dirfd, name, e);
+}
+
+int inode_attach_union(struct ws_inode *n, struct ws_union *u)
+{
+	int kept = 1;
+
+	pthread_mutex_lock(&itab.lock);
+	if (!n->un) {
+		n->un = u;
+		kept = 0;
+	}
+	pthread_mutex_unlock(&itab.lock);
+	return kept;
+}
+
 int inode_lookup(struct ws_inode *parent, const char *name,
 		 struct fuse_entry_param *e)
 {
@@ -760,6 +791,8 @@ int inode_lookup(struct ws_inode *parent, const char *name,
 
 	if (!name_is_component(name))
 		return -EINVAL;
+	if (parent->un && parent->type == S_IFDIR)
+		return union_lookup(parent, name, e);
 	pfd = inode_fd(parent);
 	if (pfd < 0)
 		return pfd;
@@ -988,6 +1021,18 @@ struct ws_layer *itab_graft(int root_fd, int writable, dev_t point_dev,
 	return l;
 }
 
+struct ws_layer *itab_cow_layer(int root_fd, char *err, size_t errlen)
+{
+	struct ws_layer *l = layer_new(root_fd, 0, err, errlen);
+
+	if (!l)
+		return NULL;
+	l->cow = 1;
+	if (add_layer(l, err, errlen) < 0)
+		return NULL;
+	return l;
+}
+
 struct ws_layer *itab_graft_at(dev_t dev, ino_t ino)
 {
 	for (unsigned int i = 1; i < itab.nlayers; i++) {
@@ -1011,6 +1056,7 @@ struct ws_layer *itab_upper(void)
 
 void itab_destroy(void)
 {
+	itab.destroying = 1;
 	if (itab.buckets) {
 		for (size_t i = 0; i < itab.nbuckets; i++) {
 			struct ws_inode *n = itab.buckets[i];
@@ -1033,4 +1079,5 @@ void itab_destroy(void)
 		close(itab.proc_fd);
 	itab.proc_fd = -1;
 	itab.count = itab.cached = itab.pinned = 0;
+	itab.destroying = 0;
 }

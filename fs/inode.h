@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 struct ws_inode;
+struct ws_union;
 
 /* A backing tree the workspace shows: the upper (index 0), or a tree
 ** grafted onto a directory of the upper, the way a bind mount covers its
@@ -44,6 +45,7 @@ struct ws_layer {
 	unsigned int index;
 	int writable;
 	int scratch;			/* ephemeral: wiped when the mount ends */
+	int cow;			/* a base tree merged under the upper */
 	int handles;			/* 0: its nodes pin a descriptor each */
 	int mount_fd;			/* O_RDONLY on its root, for open_by_handle_at */
 	dev_t dev;
@@ -70,6 +72,7 @@ struct ws_inode {
 	int gone;			/* its last link was removed through us */
 	int permanent;			/* a layer root: never forgotten */
 	int64_t size;			/* regular files: tracked size, -1 unknown (account.c) */
+	struct ws_union *un;		/* in a cow union: union.h; set once */
 	struct ws_inode *hash_next;
 	struct ws_inode *lru_prev, *lru_next;
 	int handle_type;
@@ -87,6 +90,18 @@ void itab_destroy(void);
 ** finds that directory answers with the graft's root. Before serving only. */
 struct ws_layer *itab_graft(int root_fd, int writable, dev_t point_dev,
 			    ino_t point_ino, char *err, size_t errlen);
+
+/* Adds the cow base tree ROOT_FD (taken) as a layer; union.c merges it. */
+struct ws_layer *itab_cow_layer(int root_fd, char *err, size_t errlen);
+
+/* Looks NAME up in DIRFD of LAYER alone, as inode_lookup does for a
+** parent of that layer (for union.c, which decides which layer). */
+int inode_lookup_in(struct ws_layer *layer, int dirfd, const char *name,
+		    struct fuse_entry_param *e);
+
+/* Gives N its union information U unless it has some already: 0 when U
+** was taken, 1 when the caller keeps (and frees) U. */
+int inode_attach_union(struct ws_inode *n, struct ws_union *u);
 
 /* The layer grafted on the upper directory (DEV, INO), or NULL. Removing or
 ** renaming such a directory is EBUSY, as for a mountpoint. */
@@ -136,6 +151,10 @@ static inline int inode_no_fcaps(struct ws_inode *n)
 {
 	return __atomic_load_n(&n->no_fcaps, __ATOMIC_RELAXED);
 }
+
+/* Takes one reference on N for the daemon's own use (a union holding its
+** parent and lower directories); inode_forget(N, 1) gives it back. */
+void inode_hold(struct ws_inode *inode);
 
 /* Drops N kernel references; frees the node when none are left. */
 void inode_forget(struct ws_inode *inode, uint64_t n);

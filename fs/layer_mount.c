@@ -24,6 +24,7 @@
 #include "log.h"
 #include "scan.h"
 #include "scratch.h"
+#include "union.h"
 #include "xcharge.h"
 
 #include <errno.h>
@@ -103,17 +104,56 @@ static int settle_stack(struct registry *reg, struct ws_options *opt)
 	return 0;
 }
 
-/* Copy-on-write base layers are the part of the layers design not built
-** yet; refusing them beats silently showing a writable tree. */
+/* Unions are built at the workspace root only, for now. */
 static int refuse_cow(const struct ws_options *opt)
 {
 	for (size_t i = 0; i < opt->nlayers; i++) {
-		if (opt->layers[i].mode == LAYER_COW) {
-			fprintf(stderr, "wsfs: layer '%s:%s:cow': cow layers are "
-				"not supported by this version\n",
+		if (opt->layers[i].mode == LAYER_COW &&
+		    strcmp(opt->layers[i].target, "/") != 0) {
+			fprintf(stderr, "wsfs: layer '%s:%s:cow': cow layers "
+				"are supported at '/' only\n",
 				opt->layers[i].source, opt->layers[i].target);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* The cow layers, in the order given (the first is on top), merged under
+** the upper's root. */
+static int make_union(void)
+{
+	struct ws_layer *lowers[UNION_MAX - 1];
+	size_t n = 0;
+	char err[256];
+
+	for (size_t i = 0; i < LM.n; i++) {
+		const struct layer_spec *s = &LM.stack[i];
+		int fd;
+
+		if (s->mode != LAYER_COW)
+			continue;
+		if (n == UNION_MAX - 1) {
+			fprintf(stderr, "wsfs: too many cow layers (at most %d)\n",
+				UNION_MAX - 1);
+			return -1;
+		}
+		fd = open(s->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "wsfs: layer '%s': %s\n", s->source,
+				strerror(errno));
+			return -1;
+		}
+		lowers[n] = itab_cow_layer(fd, err, sizeof(err));
+		if (!lowers[n]) {
+			fprintf(stderr, "wsfs: layer '%s': %s\n", s->source, err);
+			return -1;
+		}
+		n++;
+	}
+	if (n && union_make_root(itab_root(), lowers, n) < 0) {
+		fprintf(stderr, "wsfs: cannot set up the cow layers\n");
+		return -1;
 	}
 	return 0;
 }
@@ -275,9 +315,10 @@ int lmount_graft(const struct ws_options *opt)
 	}
 	for (size_t i = 0; i < LM.n; i++)
 		if (!is_whole_ephemeral(&LM.stack[i]) &&
+		    LM.stack[i].mode != LAYER_COW &&
 		    graft_one(i, &LM.stack[i]) < 0)
 			return -1;
-	return 0;
+	return make_union();
 }
 
 static void status_ephemeral(FILE *out, size_t i, const struct layer_spec *s)

@@ -13,24 +13,65 @@
 ** (cache_readdir): every change to a directory passes through this daemon,
 ** and the kernel drops its cached listing on each one.
 */
+#include "merge.h"
+#include "union.h"
 #include "wsfs.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 struct ws_dir {
-	DIR *dp;
+	DIR *dp;		/* NULL for a union directory */
 	off_t offset;
 	struct dirent *entry;	/* read but not yet returned */
+	struct merge_list merged;	/* a union directory's listing */
 };
 
 static struct ws_dir *dir_of(struct fuse_file_info *fi)
 {
 	return (struct ws_dir *)(uintptr_t)fi->fh;
+}
+
+static void close_dir(struct ws_dir *d)
+{
+	if (d->dp)
+		closedir(d->dp);
+	merge_list_free(&d->merged);
+	free(d);
+}
+
+static int open_stream(struct ws_inode *n, struct ws_dir *d)
+{
+	int fd = inode_open(n, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return fd;
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return 0;
+}
+
+/* A union directory is listed once, at opendir: offsets are indexes into
+** the merged listing, stable for as long as the handle is open. */
+static int list_union(struct ws_inode *n, struct ws_dir *d)
+{
+	int fds[UNION_MAX], cnt = union_dirs(n, fds), r;
+
+	if (cnt < 0)
+		return cnt;
+	r = merge_list_dirs(fds, (size_t)cnt, &d->merged);
+	union_dirs_put(n, fds, cnt);
+	return r;
 }
 
 static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -45,19 +86,10 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	fd = inode_open(n, O_RDONLY | O_DIRECTORY);
+	fd = n->un ? list_union(n, d) : open_stream(n, d);
 	if (fd < 0) {
 		free(d);
 		reply_err(req, fd);
-		return;
-	}
-	d->dp = fdopendir(fd);
-	if (!d->dp) {
-		int err = errno;
-
-		close(fd);
-		free(d);
-		fuse_reply_err(req, err);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -66,8 +98,7 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	inode_pin(n);
 	stats_gauge(&ws_stats.open_dirs, 1);
 	if (fuse_reply_open(req, fi) != 0) {
-		closedir(d->dp);
-		free(d);
+		close_dir(d);
 		inode_unpin(n);
 		stats_gauge(&ws_stats.open_dirs, -1);
 	}
@@ -114,6 +145,43 @@ static ssize_t add_entry(fuse_req_t req, struct ws_inode *dir, struct dirent *de
 	return (ssize_t)size;
 }
 
+/* Offsets 1 and 2 are "." and "..", then entry I of the listing is
+** offset I + 3, so 0 still means "from the start". */
+static size_t fill_union(fuse_req_t req, struct ws_inode *dir, struct ws_dir *d,
+			 char *buf, size_t size, off_t offset, int plus)
+{
+	static const char *const dots[] = { ".", ".." };
+	size_t rem = size;
+	char *p = buf;
+
+	for (off_t i = offset; (size_t)i < d->merged.n + 2; i++) {
+		struct dirent de;
+		ssize_t used;
+
+		memset(&de, 0, sizeof(de));
+		if (i < 2) {
+			snprintf(de.d_name, sizeof(de.d_name), "%s", dots[i]);
+			de.d_type = DT_DIR;
+			de.d_ino = dir->ino;
+		} else {
+			const struct merge_entry *m = &d->merged.v[i - 2];
+
+			snprintf(de.d_name, sizeof(de.d_name), "%s", m->name);
+			de.d_type = m->d_type;
+			de.d_ino = m->ino;
+		}
+		de.d_off = i + 1;
+		used = add_entry(req, dir, &de, p, rem, plus);
+		if (used < 0 && rem == size)
+			return (size_t)used;	/* an error, as -errno */
+		if (used < 0 || (size_t)used > rem)
+			break;
+		p += used;
+		rem -= (size_t)used;
+	}
+	return size - rem;
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 		       struct fuse_file_info *fi, int plus)
 {
@@ -126,6 +194,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 	buf = calloc(1, size);
 	if (!buf) {
 		reply_err(req, -ENOMEM);
+		return;
+	}
+	if (!d->dp) {
+		size_t used = fill_union(req, dir, d, buf, size, offset, plus);
+
+		if ((ssize_t)used < 0)
+			reply_err(req, (int)(ssize_t)used);
+		else
+			fuse_reply_buf(req, buf, used);
+		free(buf);
 		return;
 	}
 	if (offset != d->offset) {
@@ -185,8 +263,7 @@ static void ws_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct ws_dir *d = dir_of(fi);
 
 	stats_op(OP_RELEASEDIR);
-	closedir(d->dp);
-	free(d);
+	close_dir(d);
 	inode_unpin(inode_of(ino));
 	stats_gauge(&ws_stats.open_dirs, -1);
 	fuse_reply_err(req, 0);
@@ -195,11 +272,16 @@ static void ws_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void ws_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
-	int fd = dirfd(dir_of(fi)->dp);
-	int r;
+	struct ws_dir *d = dir_of(fi);
+	int fd, r;
 
 	stats_op(OP_FSYNCDIR);
 	(void)ino;
+	if (!d->dp) {		/* a union's upper directory syncs with it */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fd = dirfd(d->dp);
 	r = datasync ? fdatasync(fd) : fsync(fd);
 	fuse_reply_err(req, r < 0 ? errno : 0);
 }

@@ -12,6 +12,7 @@
 */
 #include "account.h"
 #include "cred.h"
+#include "union.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -212,6 +213,8 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 		return pfd;
 	account_victim_probe(&v, dir, pfd, name);
 	r = v.exists && v.type == S_IFDIR ? graft_point(dir, pfd, name) : 0;
+	if (r == 0 && union_in_lowers(dir, name))
+		r = -EROFS;	/* needs a whiteout: not built yet */
 	if (r == 0)
 		r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
 	inode_fd_put(dir);
@@ -265,6 +268,8 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)))
 		account_victim_probe(&v, to, nfd, newname);
 	err = graft_point(from, ofd, name);
+	if (!err && union_in_lowers(from, name))
+		err = -EROFS;	/* needs a whiteout: not built yet */
 	if (!err)
 		err = graft_point(to, nfd, newname);
 	if (!err)

@@ -290,11 +290,11 @@ def test_bad_layer_options_fail_cleanly(make_ws, source, tmpbase, opt, needle):
     assert not os.path.exists(w.state), "a refused mount made its state dir"
 
 
-def test_cow_layers_are_refused_until_supported(make_ws, source):
-    w = make_ws(mount=False, options=f"allow_other,layer={source}:/:cow")
+def test_cow_layers_elsewhere_than_the_root_are_refused(make_ws, source):
+    w = make_ws(mount=False, options=f"allow_other,layer={source}:/base:cow")
     r = w.mount(check=False)
     assert r.returncode != 0
-    assert "cow layers are not supported" in r.stderr, r.stderr
+    assert "cow layers are supported at '/' only" in r.stderr, r.stderr
     assert not is_mounted(w.mnt)
 
 
