@@ -288,8 +288,10 @@ static void free_node(struct ws_inode *n)
 {
 	if (n->fd >= 0)
 		close(n->fd);
+	if (n->old_fd >= 0)
+		close(n->old_fd);
 	if (n->un)
-		union_free(n->un);
+		union_free(n->un, n);
 	free(n);
 }
 
@@ -484,11 +486,16 @@ static int inside_layer_mount(const struct ws_layer *l, const struct ident *id)
 static struct ws_inode *node_new(struct ws_layer *l, const struct ident *id,
 				 const struct handle_buf *h)
 {
-	struct ws_inode *n = calloc(1, sizeof(*n) + h->fh.handle_bytes);
+	/* A node of a cow layer takes its copy's handle at copy-up, which may
+	** be longer. */
+	size_t room = l->cow ? MAX_HANDLE_SZ : h->fh.handle_bytes;
+	struct ws_inode *n = calloc(1, sizeof(*n) + room);
 
 	if (!n)
 		return NULL;
 	n->layer = l;
+	n->shown_ino = id->st.st_ino;
+	n->old_fd = -1;
 	n->dev = id->st.st_dev;
 	n->ino = id->st.st_ino;
 	n->type = id->st.st_mode & S_IFMT;
@@ -631,6 +638,7 @@ static void fill_entry(struct fuse_entry_param *e, struct ws_inode *n,
 	memset(e, 0, sizeof(*e));
 	e->ino = (uintptr_t)n;
 	e->attr = *st;
+	e->attr.st_ino = n->shown_ino;
 	e->attr_timeout = ws_attr_timeout;
 	e->entry_timeout = ws_entry_timeout;
 }
@@ -771,6 +779,42 @@ int inode_lookup_in(struct ws_layer *layer, int dirfd, const char *name,
 			      : lookup_pinned(layer, dirfd, name, e);
 }
 
+int inode_move_to_upper(struct ws_inode *n, int dirfd, const char *name)
+{
+	struct ws_layer *up = itab_upper();
+	struct handle_buf h;
+	struct ident id;
+	int err = stat_ident(dirfd, name, &id);
+
+	if (!err)
+		err = take_handle(up, dirfd, name, &h);
+	if (err)
+		return err;
+	pthread_mutex_lock(&itab.lock);
+	hash_remove(n);
+	if (n->fd >= 0 && n->lru_next) {
+		lru_unlink(n);
+		itab.cached--;
+	}
+	/* A request may still be using the lower descriptor: it stays open
+	** until the node goes. */
+	n->old_fd = n->fd;
+	n->fd = -1;
+	n->layer = up;
+	n->dev = id.st.st_dev;
+	n->ino = id.st.st_ino;
+	n->has_btime = id.has_btime;
+	n->btime_sec = id.btime_sec;
+	n->btime_nsec = id.btime_nsec;
+	n->handle_type = h.fh.handle_type;
+	n->handle_len = h.fh.handle_bytes;
+	memcpy(n->handle, h.fh.f_handle, h.fh.handle_bytes);
+	n->size = -1;
+	hash_insert(n);
+	pthread_mutex_unlock(&itab.lock);
+	return 0;
+}
+
 int inode_attach_union(struct ws_inode *n, struct ws_union *u)
 {
 	int kept = 1;
@@ -791,7 +835,7 @@ int inode_lookup(struct ws_inode *parent, const char *name,
 
 	if (!name_is_component(name))
 		return -EINVAL;
-	if (parent->un && parent->type == S_IFDIR)
+	if (union_merges(parent))
 		return union_lookup(parent, name, e);
 	pfd = inode_fd(parent);
 	if (pfd < 0)
@@ -851,6 +895,7 @@ int inode_stat(struct ws_inode *n, struct stat *st)
 		return fd;
 	r = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 	r = r < 0 ? -errno : 0;
+	st->st_ino = n->shown_ino;
 	inode_fd_put(n);
 	return r;
 }
@@ -951,6 +996,8 @@ static struct ws_layer *layer_new(int dir_fd, int writable, char *err,
 	root->layer = l;
 	root->dev = st.st_dev;
 	root->ino = st.st_ino;
+	root->shown_ino = st.st_ino;
+	root->old_fd = -1;
 	root->type = S_IFDIR;
 	root->nlookup = 1;
 	root->fd = root_fd;

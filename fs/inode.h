@@ -73,6 +73,8 @@ struct ws_inode {
 	int permanent;			/* a layer root: never forgotten */
 	int64_t size;			/* regular files: tracked size, -1 unknown (account.c) */
 	struct ws_union *un;		/* in a cow union: union.h; set once */
+	ino_t shown_ino;		/* st_ino the agent sees; kept by copy-up */
+	int old_fd;			/* the descriptor copy-up retired, or -1 */
 	struct ws_inode *hash_next;
 	struct ws_inode *lru_prev, *lru_next;
 	int handle_type;
@@ -98,6 +100,11 @@ struct ws_layer *itab_cow_layer(int root_fd, char *err, size_t errlen);
 ** parent of that layer (for union.c, which decides which layer). */
 int inode_lookup_in(struct ws_layer *layer, int dirfd, const char *name,
 		    struct fuse_entry_param *e);
+
+/* After copy-up: N now stands for its copy, entry NAME of the upper
+** directory DIRFD. The node, its lookup count and the number the agent
+** sees stay; its backing and its key change. */
+int inode_move_to_upper(struct ws_inode *n, int dirfd, const char *name);
 
 /* Gives N its union information U unless it has some already: 0 when U
 ** was taken, 1 when the caller keeps (and frees) U. */

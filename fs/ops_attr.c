@@ -15,6 +15,7 @@
 #include "account.h"
 #include "quota_mount.h"
 #include "setid.h"
+#include "union.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -32,10 +33,11 @@ static void ws_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int err;
 
 	stats_op(OP_GETATTR);
-	if (fi)
+	if (fi && !fh_lower(fi))
 		err = fstat(fh_fd(fi), &st) < 0 ? -errno : 0;
 	else
 		err = inode_stat(inode_of(ino), &st);
+	st.st_ino = inode_of(ino)->shown_ino;
 	if (err)
 		reply_err(req, err);
 	else
@@ -124,6 +126,7 @@ static int apply_setattr(fuse_req_t req, struct ws_inode *n, int fd, int ofd,
 		err = set_times(fd, ofd, attr, valid);
 	if (!err && fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		err = -errno;
+	st->st_ino = n->shown_ino;
 	return err;
 }
 
@@ -135,12 +138,15 @@ static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int fd, err;
 
 	stats_op(OP_SETATTR);
-	err = ws_deny_change(n);
+	err = union_copy_up(n);
+	if (!err)
+		err = ws_deny_change(n);
 	if (err) {
 		reply_err(req, err);
 		return;
 	}
-	if (fi) {
+	/* A descriptor opened on a base tree must never be written through. */
+	if (fi && !fh_lower(fi)) {
 		err = apply_setattr(req, n, fh_fd(fi), fh_fd(fi), attr, valid, &st);
 	} else {
 		fd = inode_fd(n);

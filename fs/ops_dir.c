@@ -86,7 +86,7 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	fd = n->un ? list_union(n, d) : open_stream(n, d);
+	fd = union_merges(n) ? list_union(n, d) : open_stream(n, d);
 	if (fd < 0) {
 		free(d);
 		reply_err(req, fd);
@@ -168,7 +168,8 @@ static size_t fill_union(fuse_req_t req, struct ws_inode *dir, struct ws_dir *d,
 
 			snprintf(de.d_name, sizeof(de.d_name), "%s", m->name);
 			de.d_type = m->d_type;
-			de.d_ino = m->ino;
+			de.d_ino = plus || m->layer != 0 ? m->ino :
+				   union_entry_ino(dir, m->name, m->ino);
 		}
 		de.d_off = i + 1;
 		used = add_entry(req, dir, &de, p, rem, plus);

@@ -72,9 +72,11 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	mode_t type = kind == MAKE_DIR ? S_IFDIR :
 		      kind == MAKE_SYMLINK ? S_IFLNK : (mode & S_IFMT);
 	struct cred_saved saved;
-	int pfd, r;
+	int pfd, r, hid = 0;
 
-	r = ws_deny_change(dir);
+	r = union_copy_up(dir);
+	if (!r)
+		r = ws_deny_change(dir);
 	if (r)
 		return r;
 	r = account_new(type);
@@ -84,6 +86,12 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (pfd < 0) {
 		account_new_undo(type);
 		return pfd;
+	}
+	r = union_clear_whiteout(dir, pfd, name, &hid);
+	if (r) {
+		inode_fd_put(dir);
+		account_new_undo(type);
+		return r;
 	}
 	cred_enter(req, &saved);
 	switch (kind) {
@@ -100,6 +108,12 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	r = r < 0 ? -errno : 0;
 	cred_leave(&saved);
+	/* A directory made where a whiteout hid a lower one must not show
+	** the lower's entries; a failed make puts the whiteout back. */
+	if (!r && hid && kind == MAKE_DIR)
+		r = union_make_opaque(pfd, name);
+	if (r && hid)
+		(void)union_whiteout(dir, pfd, name);
 	inode_fd_put(dir);
 	if (r) {
 		account_new_undo(type);
@@ -161,7 +175,11 @@ static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	int fd, pfd, err;
 
 	stats_op(OP_LINK);
-	err = ws_deny_change(dir);
+	err = union_copy_up(n);
+	if (!err)
+		err = union_copy_up(dir);
+	if (!err)
+		err = ws_deny_change(dir);
 	if (!err)
 		err = ws_cross_layer(n, dir);
 	if (err) {
@@ -197,6 +215,33 @@ static int graft_point(const struct ws_inode *dir, int dfd, const char *name)
 	return itab_graft_at(st.st_dev, st.st_ino) ? -EBUSY : 0;
 }
 
+/* Removes NAME from upper directory DIR (PFD); in a union, a name a lower
+** still has is then hidden by a whiteout, and a merged directory must be
+** empty in the merged view, its upper part holding whiteouts at most. */
+static int remove_in_union(struct ws_inode *dir, int pfd, const char *name,
+			   int flags, const struct victim *v)
+{
+	int in_low = union_in_lowers(dir, name), r = 0;
+
+	if ((flags & AT_REMOVEDIR) && in_low) {
+		r = union_dir_empty(dir, name);
+		if (r == 0)
+			return -ENOTEMPTY;
+		if (r < 0)
+			return r;
+		r = v->exists ? union_clear_dir(pfd, name) : 0;
+		if (r)
+			return r;
+	}
+	if (v->exists)
+		r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
+	else if (!in_low)
+		r = -ENOENT;
+	if (r == 0 && in_low)
+		r = union_whiteout(dir, pfd, name);
+	return r;
+}
+
 /* The kernel holds the parent's and the victim's inode locks for the whole
 ** request, so the entry probed is the entry removed. */
 static int remove_entry(fuse_ino_t parent, const char *name, int flags)
@@ -205,7 +250,9 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 	struct victim v;
 	int pfd, r;
 
-	r = ws_deny_change(dir);
+	r = union_copy_up(dir);
+	if (!r)
+		r = ws_deny_change(dir);
 	if (r)
 		return r;
 	pfd = inode_fd(dir);
@@ -213,10 +260,8 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 		return pfd;
 	account_victim_probe(&v, dir, pfd, name);
 	r = v.exists && v.type == S_IFDIR ? graft_point(dir, pfd, name) : 0;
-	if (r == 0 && union_in_lowers(dir, name))
-		r = -EROFS;	/* needs a whiteout: not built yet */
 	if (r == 0)
-		r = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
+		r = remove_in_union(dir, pfd, name, flags, &v);
 	inode_fd_put(dir);
 	account_victim_end(&v, r);
 	return r;
@@ -234,6 +279,31 @@ static void ws_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -remove_entry(parent, name, AT_REMOVEDIR));
 }
 
+/* Renames in the upper; a whiteout at the new name goes first (a directory
+** cannot replace a device, and one moved where a lower directory was
+** hidden must stay opaque), and one is left at the old name if a lower
+** still has it. */
+static int rename_in_union(struct ws_inode *from, int ofd, const char *name,
+			   struct ws_inode *to, int nfd, const char *newname,
+			   unsigned int flags)
+{
+	int in_low = union_in_lowers(from, name), hid = 0, r;
+	struct stat st;
+
+	r = union_clear_whiteout(to, nfd, newname, &hid);
+	if (r)
+		return r;
+	r = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
+	if (r == 0 && hid && fstatat(nfd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode))
+		r = union_make_opaque(nfd, newname);
+	if (r && hid)
+		(void)union_whiteout(to, nfd, newname);
+	if (r == 0 && in_low)
+		r = union_whiteout(from, ofd, name);
+	return r;
+}
+
 /* RENAME_WHITEOUT would make a 0/0 character device in the upper; wsfs keeps
 ** its own whiteout format (layers issue), so the flag is not offered. */
 static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -245,7 +315,19 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int ofd, nfd, err;
 
 	stats_op(OP_RENAME);
-	err = ws_deny_change(from);
+	err = union_copy_up(from);
+	if (!err)
+		err = union_copy_up(to);
+	if (!err && (union_merges(from) || union_merges(to)) &&
+	    (flags & RENAME_EXCHANGE))
+		err = -EXDEV;
+	if (!err && union_merges(from)) {
+		err = union_is_lower_dir(from, name);
+		if (err > 0)
+			err = -EXDEV;
+	}
+	if (!err)
+		err = ws_deny_change(from);
 	if (!err)
 		err = ws_deny_change(to);
 	if (!err)
@@ -268,12 +350,10 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)))
 		account_victim_probe(&v, to, nfd, newname);
 	err = graft_point(from, ofd, name);
-	if (!err && union_in_lowers(from, name))
-		err = -EROFS;	/* needs a whiteout: not built yet */
 	if (!err)
 		err = graft_point(to, nfd, newname);
 	if (!err)
-		err = renameat2(ofd, name, nfd, newname, flags) < 0 ? -errno : 0;
+		err = rename_in_union(from, ofd, name, to, nfd, newname, flags);
 	inode_fd2_put(from, to);
 	account_victim_end(&v, err);
 	fuse_reply_err(req, -err);

@@ -21,6 +21,7 @@
 #include "account.h"
 #include "cred.h"
 #include "setid.h"
+#include "union.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -141,10 +142,12 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct ws_inode *dir = inode_of(parent), *n;
 	struct fuse_entry_param e;
 	struct cred_saved saved;
-	int pfd, fd, err, created;
+	int pfd, fd, err, created, hid = 0;
 
 	stats_op(OP_CREATE);
-	err = ws_deny_change(dir);
+	err = union_copy_up(dir);
+	if (!err)
+		err = ws_deny_change(dir);
 	if (err) {
 		reply_err(req, err);
 		return;
@@ -160,10 +163,19 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_err(req, pfd);
 		return;
 	}
+	err = union_clear_whiteout(dir, pfd, name, &hid);
+	if (err) {
+		inode_fd_put(dir);
+		account_new_undo(S_IFREG);
+		reply_err(req, err);
+		return;
+	}
 	cred_enter(req, &saved);
 	fd = create_retrying(pfd, name, backing_flags(fi->flags),
 			     cred_mode(&saved, mode), &created);
 	cred_leave(&saved);
+	if (fd < 0 && hid)
+		(void)union_whiteout(dir, pfd, name);
 	inode_fd_put(dir);
 	if (!created)
 		account_new_undo(S_IFREG);
@@ -230,7 +242,8 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, err;
 
 	stats_op(OP_OPEN);
-	if (wants_write(fi->flags) && (err = ws_deny_change(n))) {
+	if (wants_write(fi->flags) &&
+	    ((err = union_copy_up(n)) || (err = ws_deny_change(n)))) {
 		reply_err(req, err);
 		return;
 	}
@@ -253,6 +266,8 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		setid_after_write(req, ino, fd);
 	fi->fh = fh_make(fd, fi->flags);
+	if (n->layer->cow)
+		fi->fh |= FH_LOWER;
 	set_open_flags(fi);
 	if (fuse_reply_open(req, fi) != 0) {
 		close(fd);
@@ -312,7 +327,14 @@ static void ws_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int fd = fh_fd(fi);
 
 	stats_op(OP_READ);
-	(void)ino;
+	if (fh_lower(fi) && !inode_of(ino)->layer->cow) {
+		/* Copied up since it was opened: read what the agent wrote. */
+		fd = union_read_fd(inode_of(ino));
+		if (fd < 0) {
+			reply_err(req, fd);
+			return;
+		}
+	}
 	if (size <= SMALL_READ) {
 		read_small(req, fd, size, off);
 		return;

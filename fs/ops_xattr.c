@@ -13,6 +13,7 @@
 ** acl the backing filesystem keeps the mode in sync with the access ACL.
 */
 #include "account.h"
+#include "union.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -58,7 +59,9 @@ static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int fd, err;
 
 	stats_op(OP_SETXATTR);
-	err = ws_deny_change(n);
+	err = union_copy_up(n);
+	if (!err)
+		err = ws_deny_change(n);
 	if (err) {
 		reply_err(req, err);
 		return;
@@ -202,7 +205,9 @@ static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int fd, err;
 
 	stats_op(OP_REMOVEXATTR);
-	err = ws_deny_change(n);
+	err = union_copy_up(n);
+	if (!err)
+		err = ws_deny_change(n);
 	if (err) {
 		reply_err(req, err);
 		return;

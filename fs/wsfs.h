@@ -40,6 +40,9 @@ static inline void reply_err(fuse_req_t req, int neg_errno)
 /* An open file's fi->fh: the backing descriptor in the low 32 bits, flags
 ** above (ops_file.c). */
 #define FH_APPEND (1ULL << 32)
+/* Opened (read-only) on a cow layer's file: after a copy-up the descriptor
+** still reads the original, so reads and stats go through the node. */
+#define FH_LOWER (1ULL << 33)
 
 static inline int fh_fd(const struct fuse_file_info *fi)
 {
@@ -49,6 +52,11 @@ static inline int fh_fd(const struct fuse_file_info *fi)
 static inline int fh_append(const struct fuse_file_info *fi)
 {
 	return (fi->fh & FH_APPEND) != 0;
+}
+
+static inline int fh_lower(const struct fuse_file_info *fi)
+{
+	return fi && (fi->fh & FH_LOWER) != 0;
 }
 
 /* -EROFS when N may not be changed: the whole workspace is mounted

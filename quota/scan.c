@@ -256,6 +256,11 @@ static int visit_other(struct scan *s, int dfd, const char *name)
 		return errno == ENOENT ? 0 : fail(s, errno, "stat of %s", name);
 	if (S_ISDIR(stx.stx_mode))
 		return visit_dir(s, dfd, name);
+	/* A cow whiteout (a 0:0 device only the daemon makes) is bookkeeping,
+	** not something the agent stored. */
+	if (S_ISCHR(stx.stx_mode) && stx.stx_rdev_major == 0 &&
+	    stx.stx_rdev_minor == 0)
+		return 0;
 	if ((stx.stx_mask & STATX_MNT_ID) && (int)stx.stx_mnt_id != s->root_mnt) {
 		s->res.skipped++;
 		return 0;

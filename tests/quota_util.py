@@ -160,6 +160,8 @@ def scan_path(root):
                     continue
                 if st.st_dev != dev:
                     continue
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    continue                # a cow whiteout: not charged
                 if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
                     if st.st_ino in seen:
                         continue
