@@ -51,6 +51,15 @@ static void proc_path(int fd, char buf[32])
 	snprintf(buf, 32, "/proc/self/fd/%d", fd);
 }
 
+/* cow layers' marks (origin, opaque): an agent, even root, neither reads
+** nor forges them. */
+#define INTERNAL_XATTR "trusted.wsfs."
+
+static int internal_xattr(const char *name)
+{
+	return strncmp(name, INTERNAL_XATTR, sizeof(INTERNAL_XATTR) - 1) == 0;
+}
+
 static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -59,7 +68,7 @@ static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int fd, err;
 
 	stats_op(OP_SETXATTR);
-	err = union_copy_up(n);
+	err = internal_xattr(name) ? -EPERM : union_copy_up(n);
 	if (!err)
 		err = ws_deny_change(n);
 	if (err) {
@@ -94,7 +103,8 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int fd;
 
 	stats_op(OP_GETXATTR);
-	if (is_acl_name(name) || (is_fcaps_name(name) && inode_no_fcaps(n))) {
+	if (is_acl_name(name) || internal_xattr(name) ||
+	    (is_fcaps_name(name) && inode_no_fcaps(n))) {
 		reply_err(req, -ENODATA);
 		return;
 	}
@@ -119,16 +129,17 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 /* The backing fs lists trusted.* names to us because we are root; the
 ** kernel would hide them from a caller without CAP_SYS_ADMIN, and for FUSE it
-** leaves that to us. Non-root callers are treated as unprivileged. Returns
-** the new length of the NUL-separated LIST. */
-static size_t hide_trusted(char *list, size_t len)
+** leaves that to us. Non-root callers are treated as unprivileged; even
+** root never sees the daemon's own trusted.wsfs.* marks. Returns the new
+** length of the NUL-separated LIST without names starting with PREFIX. */
+static size_t hide_names(char *list, size_t len, const char *prefix)
 {
-	size_t in = 0, out = 0;
+	size_t in = 0, out = 0, plen = strlen(prefix);
 
 	while (in < len) {
 		size_t n = strnlen(list + in, len - in) + 1;
 
-		if (strncmp(list + in, "trusted.", 8) != 0) {
+		if (strncmp(list + in, prefix, plen) != 0) {
 			memmove(list + out, list + in, n);
 			out += n;
 		}
@@ -145,8 +156,9 @@ static ssize_t list_names(const char *path, fuse_req_t req, char *buf,
 	char *all;
 	ssize_t len;
 
-	if (fuse_req_ctx(req)->uid == 0)
-		return listxattr(path, buf, size);
+	const char *hidden = fuse_req_ctx(req)->uid == 0 ? INTERNAL_XATTR :
+			     "trusted.";
+
 	len = listxattr(path, NULL, 0);
 	if (len <= 0)
 		return len;
@@ -157,7 +169,7 @@ static ssize_t list_names(const char *path, fuse_req_t req, char *buf,
 	}
 	len = listxattr(path, all, (size_t)len);
 	if (len > 0)
-		len = (ssize_t)hide_trusted(all, (size_t)len);
+		len = (ssize_t)hide_names(all, (size_t)len, hidden);
 	if (len > 0 && size) {
 		if ((size_t)len > size) {
 			free(all);
@@ -205,7 +217,7 @@ static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	int fd, err;
 
 	stats_op(OP_REMOVEXATTR);
-	err = union_copy_up(n);
+	err = internal_xattr(name) ? -ENODATA : union_copy_up(n);
 	if (!err)
 		err = ws_deny_change(n);
 	if (err) {

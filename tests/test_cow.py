@@ -235,3 +235,30 @@ def test_find_and_ls_agree_after_copy_up(make_ws, lows):
         assert int(ino) == os.lstat(w.p(rel)).st_ino, rel
         assert f"{ino} {os.path.basename(rel)}" in listed, rel
     assert " b\n" not in found
+
+
+def test_entry_changes_in_base_directories(make_ws, lows):
+    # new entries of every kind in a directory only the base trees have:
+    # the directory is copied up first, empty, with its metadata
+    w = make_ws(options=cow_opts(lows))
+    sub_ino = os.lstat(w.p("sub")).st_ino
+    os.mkfifo(w.p("sub", "fifo"))
+    os.symlink("x", w.p("sub", "ln"))
+    os.mkdir(w.p("sub", "d"))
+    os.link(w.p("sub", "x"), w.p("sub", "x2"))          # copies x up
+    os.removexattr(w.p("a"), "user.tag")
+    assert sorted(os.listdir(w.p("sub"))) == ["d", "fifo", "ln", "x", "x2",
+                                              "y"]
+    assert os.lstat(w.p("sub")).st_ino == sub_ino
+    assert os.lstat(w.p("sub", "x")).st_ino == os.lstat(w.p("sub", "x2")).st_ino
+    assert os.readlink(w.p("sub", "ln")) == "x"
+    assert open(w.p("sub", "x2"), "rb").read() == b"s1\n"
+    assert os.listxattr(w.p("a")) == []        # the origin mark is hidden
+    # the daemon's marks can be neither read nor forged, even by root
+    expect_errno(errno.ENODATA, os.getxattr, w.p("a"), "trusted.wsfs.origin")
+    expect_errno(errno.EPERM, os.setxattr, w.p("sub", "d"),
+                 "trusted.wsfs.opaque", b"y")
+    expect_errno(errno.ENODATA, os.removexattr, w.p("a"),
+                 "trusted.wsfs.origin")
+    assert sorted(os.listdir(w.u("sub"))) == ["d", "fifo", "ln", "x", "x2"]
+    assert_ledger_matches_scan(w)
