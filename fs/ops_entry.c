@@ -304,8 +304,9 @@ static int rename_in_union(struct ws_inode *from, int ofd, const char *name,
 	return r;
 }
 
-/* RENAME_WHITEOUT would make a 0/0 character device in the upper; wsfs keeps
-** its own whiteout format (layers issue), so the flag is not offered. */
+/* RENAME_WHITEOUT is not offered: whiteouts (0/0 character devices) are the
+** daemon's own bookkeeping of cow layers (union.h), and one the agent made
+** would hide base entries without the daemon knowing. */
 static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)

@@ -1,12 +1,11 @@
 /*
 ** Copy-on-write unions; the design is in union.h and ARCHITECTURE.md.
 **
-** What is here is the merged view: lookup through the stack and the
-** directories readdir merges.  Copy-up, whiteouts made by unlink and
-** rename, and opaque directories made by mkdir are the next step; until
-** then every node of a lower layer is read-only (its layer is not
-** writable), so a change to one fails with EROFS rather than reaching a
-** source.
+** Lookup walks the stack; copy-up moves a node from its lower entry to a
+** copy in the upper (fs/copyup.c makes the copy); whiteouts and opaque
+** marks record in the upper what the agent removed.  A node of a lower
+** layer is never writable itself (its layer is not), so a handler that
+** forgot to copy up first fails with EROFS instead of reaching a source.
 */
 #include "union.h"
 

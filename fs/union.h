@@ -50,7 +50,7 @@ int union_dirs(struct ws_inode *dir, int *fds);
 void union_dirs_put(struct ws_inode *dir, const int *fds, int n);
 
 /* Whether a lower directory merged at DIR has NAME: removing or renaming
-** it needs a whiteout, which is not built yet (EROFS until then). */
+** it away then needs a whiteout. */
 int union_in_lowers(struct ws_inode *dir, const char *name);
 
 /* After NAME left the upper directory DIR (open as PFD), or when it was
