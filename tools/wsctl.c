@@ -13,6 +13,7 @@
 ** a single stderr line starting "wsctl: " so scripts can rely on both.
 */
 #include "wsctl.h"
+#include "audit_cmds.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,6 +30,9 @@ static const struct wsctl_cmd commands[] = {
 	  "show a running workspace's mount and counters", NULL },
 	{ "quota", cmd_quota, "set|show|ls ...",
 	  "show or change workspace quotas", wsctl_quota_details },
+	{ "audit", cmd_audit, "SUBCOMMAND ...",
+	  "search, summarize, export and verify the audit log",
+	  wsctl_audit_details },
 	{ "help", cmd_help, "[COMMAND]",
 	  "show this help or a command's usage", NULL },
 };
