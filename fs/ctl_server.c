@@ -277,6 +277,27 @@ static void serve_conn(struct ctl_server *srv, int fd)
 	drain(fd);
 }
 
+/* The peer of the connection being served. One thread serves one
+** connection at a time, so handlers read it without a lock. */
+static __thread int peer_known;
+static __thread struct ucred peer_cred;
+
+int ctl_server_peer(struct ucred *out)
+{
+	if (!peer_known)
+		return -ENOENT;
+	*out = peer_cred;
+	return 0;
+}
+
+static void note_peer(int fd)
+{
+	socklen_t len = sizeof(peer_cred);
+
+	peer_known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer_cred,
+				&len) == 0;
+}
+
 static void *serve(void *p)
 {
 	struct ctl_server *srv = p;
@@ -305,7 +326,9 @@ static void *serve(void *p)
 				sleep_ms(CTL_ERROR_BACKOFF_MS);
 			continue;
 		}
+		note_peer(fd);
 		serve_conn(srv, fd);
+		peer_known = 0;
 		(void)close(fd);
 	}
 	return NULL;

@@ -25,6 +25,11 @@ struct ctl_server;
 int ctl_server_start(const char *sock_path, ctl_handler_fn fn, void *arg,
 		     struct ctl_server **out, char *err, size_t errlen);
 
+/* The credentials (pid, uid, gid) of the client whose request a handler is
+** serving, as the kernel reports them (SO_PEERCRED); -ENOENT outside one. */
+struct ucred;
+int ctl_server_peer(struct ucred *out);
+
 /* Stops the thread, closes and unlinks the socket, frees SRV. */
 void ctl_server_stop(struct ctl_server *srv);
 

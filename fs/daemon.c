@@ -22,6 +22,7 @@
 ** registry row (stale, detected by the lock) and a dead mount, which the
 ** next daemon with the same name and mountpoint detaches.
 */
+#include "audit_event.h"
 #include "cred.h"
 #include "ctl_server.h"
 #include "daemon.h"
@@ -42,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -61,6 +63,8 @@ struct ws_daemon {
 	char socket_path[PATH_MAX];
 	int claimed;
 	int quota_started;
+	int audit_started;
+	const char *stop_reason;	/* the signal's name, set by signal_main */
 	int mounted;
 	int ready_fd;
 };
@@ -185,6 +189,29 @@ static void write_status(struct ws_daemon *d, FILE *out)
 	fprintf(out, "cached_fds %zu\n", itab_cached_fds());
 	fprintf(out, "fd_cache_limit %zu\n", itab_fd_cap());
 	lmount_status(out);
+	fprintf(out, "audit.level %s\n", d->opt->audit_level == AUDIT_FULL ? "full" :
+		d->opt->audit_level == AUDIT_META ? "meta" : "off");
+	if (d->audit_started)
+		audit_writer_write_kv(out);
+}
+
+/* An operator's quota change goes on the workspace's audit chain with the
+** identity the kernel vouches for on the socket. */
+static int quota_set(const char *args, FILE *out, char *errmsg, size_t errlen)
+{
+	struct ucred peer;
+	char detail[512];
+	int r = qmount_ctl_set(args, out, errmsg, errlen);
+
+	if (ctl_server_peer(&peer) < 0) {
+		peer.uid = (uid_t)-1;
+		peer.gid = (gid_t)-1;
+		peer.pid = 0;
+	}
+	snprintf(detail, sizeof(detail), "%s%s%s", args, r < 0 ? " error=" : "",
+		 r < 0 ? audit_errname(r) : "");
+	audit_peer_event("quota-set", peer.uid, peer.gid, peer.pid, detail);
+	return r;
 }
 
 static int handle_request(const char *request, FILE *out, char *errmsg,
@@ -199,7 +226,7 @@ static int handle_request(const char *request, FILE *out, char *errmsg,
 	if (strcmp(request, "quota") == 0)
 		return qmount_ctl_show(out);
 	if (strncmp(request, "quota-set ", 10) == 0)
-		return qmount_ctl_set(request + 10, out, errmsg, errlen);
+		return quota_set(request + 10, out, errmsg, errlen);
 	snprintf(errmsg, errlen, "unknown command '%.64s'", request);
 	return -EINVAL;
 }
@@ -348,6 +375,8 @@ static void *signal_main(void *arg)
 	if (sigwait(&d->stop_signals, &sig) != 0)
 		return NULL;
 	ws_log("%s: unmounting", strsignal(sig));
+	__atomic_store_n(&d->stop_reason, sig == SIGTERM ? "SIGTERM" :
+			 sig == SIGINT ? "SIGINT" : "SIGHUP", __ATOMIC_RELEASE);
 	fuse_session_exit(d->se);
 	if (statfs(d->opt->mountpoint, &sfs) < 0)
 		ws_log("statfs after %s: %s", strsignal(sig), strerror(errno));
@@ -432,6 +461,16 @@ static int start_quota(struct ws_daemon *d)
 	return 0;
 }
 
+/* After the layers are in place (records name paths through them) and
+** before the first request, so the mount itself is on the chain. */
+static int start_audit(struct ws_daemon *d)
+{
+	if (audit_events_start(d->opt) < 0)
+		return -1;
+	d->audit_started = 1;
+	return 0;
+}
+
 static int start_control(struct ws_daemon *d)
 {
 	char err[512];
@@ -495,6 +534,8 @@ static void teardown(struct ws_daemon *d)
 	lmount_stop(d->quota_started);
 	if (d->quota_started)
 		qmount_stop(__atomic_load_n(&ws_stats.open_files, __ATOMIC_RELAXED));
+	if (d->audit_started)
+		audit_events_stop();
 	if (d->claimed && registry_release(d->reg, d->opt->name) < 0)
 		ws_log("could not remove %s from the registry", d->opt->name);
 	if (d->reg)
@@ -539,8 +580,8 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 		goto out;
 	}
 	if (start_quota(&d) < 0 || lmount_graft(opt) < 0 ||
-	    start_session(&d) < 0 || start_control(&d) < 0 ||
-	    signal_ready(&d) < 0)
+	    start_audit(&d) < 0 || start_session(&d) < 0 ||
+	    start_control(&d) < 0 || signal_ready(&d) < 0)
 		goto out;
 	ws_log("workspace %s mounted at %s (upper %s, pid %d)", opt->name,
 	       opt->mountpoint, opt->upper, (int)getpid());
@@ -551,6 +592,8 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	status = r < 0 ? WS_EXIT_RUNTIME : WS_EXIT_OK;
 	ws_log("workspace %s unmounting (%s)", opt->name,
 	       r < 0 ? strerror(-r) : "clean");
+	audit_events_unmount(r < 0 ? strerror(-r) : __atomic_load_n(&d.stop_reason, __ATOMIC_ACQUIRE) ?
+			     d.stop_reason : "clean");
 out:
 	teardown(&d);
 	return status;

@@ -1096,6 +1096,11 @@ unsigned int itab_layer_count(void)
 	return itab.nlayers;
 }
 
+struct ws_layer *itab_layer(unsigned int i)
+{
+	return i < itab.nlayers ? itab.layers[i] : NULL;
+}
+
 struct ws_layer *itab_upper(void)
 {
 	return itab.nlayers ? itab.layers[0] : NULL;

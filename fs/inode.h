@@ -51,6 +51,7 @@ struct ws_layer {
 	dev_t dev;
 	uint64_t mnt_id;		/* 0 if the kernel does not say */
 	struct ws_inode *root;
+	const char *target;		/* grafts: where the agent sees it; else NULL */
 	dev_t point_dev;		/* grafts: the upper directory covered */
 	ino_t point_ino;
 };
@@ -115,6 +116,8 @@ int inode_attach_union(struct ws_inode *n, struct ws_union *u);
 struct ws_layer *itab_graft_at(dev_t dev, ino_t ino);
 
 struct ws_inode *itab_root(void);
+/* Layer I (0: the upper), I < itab_layer_count(). */
+struct ws_layer *itab_layer(unsigned int i);
 struct ws_layer *itab_upper(void);
 unsigned int itab_layer_count(void);
 

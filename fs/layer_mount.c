@@ -15,6 +15,7 @@
 ** covers the upper alone and needs no scan next time.
 */
 #include "layer_mount.h"
+#include "audit_event.h"
 
 #include "account.h"
 #include "charge.h"
@@ -298,6 +299,7 @@ static int graft_one(size_t i, const struct layer_spec *s)
 		return -1;
 	}
 	LM.grafts[i]->scratch = s->mode == LAYER_EPHEMERAL;
+	LM.grafts[i]->target = s->target;
 	return 0;
 }
 
@@ -358,6 +360,17 @@ static void give_back_xattrs(dev_t dev, ino_t ino, void *arg)
 	*bytes += xcharge_take(account_xattr_key(&tag, ino));
 }
 
+/* The wipe goes on the audit chain: what scratch held when it ended. */
+static void wipe_audit(const struct wipe_result *res, int r)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "files=%" PRIu64 " dirs=%" PRIu64 "%s%s",
+		 res->files, res->dirs, r < 0 ? " incomplete=" : "",
+		 r < 0 ? audit_errname(r) : "");
+	audit_daemon_event("wipe", "", (int64_t)res->bytes, detail);
+}
+
 void lmount_stop(int charged)
 {
 	struct wipe_result res;
@@ -376,6 +389,7 @@ void lmount_stop(int charged)
 	LM.scratch = NULL;
 	if (charged)
 		ledger_release(res.charge_bytes + xattr_bytes, res.charge_inodes);
+	wipe_audit(&res, r);
 	ws_log("ephemeral scratch wiped: %" PRIu64 " files, %" PRIu64
 	       " directories, %" PRIu64 " bytes in %.3f s%s%s", res.files,
 	       res.dirs, res.bytes, (double)(t1.tv_sec - t0.tv_sec) +

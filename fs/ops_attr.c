@@ -16,6 +16,7 @@
 #include "quota_mount.h"
 #include "setid.h"
 #include "union.h"
+#include "audit_event.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -32,11 +33,14 @@ static void ws_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 	int err;
 
-	stats_op(OP_GETATTR);
+	if (op_begin(req, OP_GETATTR))
+		return;
 	if (fi && !fh_lower(fi))
 		err = fstat(fh_fd(fi), &st) < 0 ? -errno : 0;
 	else
 		err = inode_stat(inode_of(ino), &st);
+	if (audit_denial(err))
+		audit_node(req, OP_GETATTR, inode_of(ino), -1, err, NULL);
 	st.st_ino = inode_of(ino)->shown_ino;
 	if (err)
 		reply_err(req, err);
@@ -130,32 +134,76 @@ static int apply_setattr(fuse_req_t req, struct ws_inode *n, int fd, int ofd,
 	return err;
 }
 
+/* Which fields a setattr changed, and to what, for its audit record. */
+static void setattr_detail(int valid, const struct stat *attr, char *buf,
+			   size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "fields=");
+	const char *sep = "";
+
+#define ADD(...) do { if (used < len) used += (size_t)snprintf(buf + used, len - used, __VA_ARGS__); } while (0)
+	if (valid & FUSE_SET_ATTR_MODE) {
+		ADD("%smode=%04o", sep, (unsigned int)(attr->st_mode & 07777));
+		sep = ",";
+	}
+	if (valid & FUSE_SET_ATTR_UID) {
+		ADD("%suid=%u", sep, (unsigned int)attr->st_uid);
+		sep = ",";
+	}
+	if (valid & FUSE_SET_ATTR_GID) {
+		ADD("%sgid=%u", sep, (unsigned int)attr->st_gid);
+		sep = ",";
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		ADD("%ssize=%lld", sep, (long long)attr->st_size);
+		sep = ",";
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		ADD("%satime", sep);
+		sep = ",";
+	}
+	if (valid & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		ADD("%smtime", sep);
+#undef ADD
+}
+
+static int setattr_node(fuse_req_t req, struct ws_inode *n, struct stat *attr,
+			int valid, struct fuse_file_info *fi, struct stat *st)
+{
+	int fd, err;
+
+	err = union_copy_up(n);
+	if (!err)
+		err = ws_deny_change(n);
+	if (err)
+		return err;
+	/* A descriptor opened on a base tree must never be written through. */
+	if (fi && !fh_lower(fi))
+		return apply_setattr(req, n, fh_fd(fi), fh_fd(fi), attr, valid, st);
+	fd = inode_fd(n);
+	if (fd < 0)
+		return fd;
+	err = apply_setattr(req, n, fd, -1, attr, valid, st);
+	inode_fd_put(n);
+	return err;
+}
+
 static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int valid, struct fuse_file_info *fi)
 {
 	struct ws_inode *n = inode_of(ino);
+	char detail[160];
 	struct stat st;
-	int fd, err;
+	int err, a;
 
-	stats_op(OP_SETATTR);
-	err = union_copy_up(n);
-	if (!err)
-		err = ws_deny_change(n);
-	if (err) {
-		reply_err(req, err);
+	if (op_begin(req, OP_SETATTR))
 		return;
-	}
-	/* A descriptor opened on a base tree must never be written through. */
-	if (fi && !fh_lower(fi)) {
-		err = apply_setattr(req, n, fh_fd(fi), fh_fd(fi), attr, valid, &st);
-	} else {
-		fd = inode_fd(n);
-		if (fd < 0) {
-			reply_err(req, fd);
-			return;
-		}
-		err = apply_setattr(req, n, fd, -1, attr, valid, &st);
-		inode_fd_put(n);
+	err = setattr_node(req, n, attr, valid, fi, &st);
+	if (audit_level != AUDIT_OFF) {
+		setattr_detail(valid, attr, detail, sizeof(detail));
+		a = audit_node(req, OP_SETATTR, n, -1, err, detail);
+		if (!err)
+			err = a;
 	}
 	if (err)
 		reply_err(req, err);
@@ -170,7 +218,8 @@ static void ws_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t len;
 	int fd;
 
-	stats_op(OP_READLINK);
+	if (op_begin(req, OP_READLINK))
+		return;
 	fd = inode_fd(n);
 	if (fd < 0) {
 		reply_err(req, fd);
@@ -179,6 +228,8 @@ static void ws_readlink(fuse_req_t req, fuse_ino_t ino)
 	len = readlinkat(fd, "", buf, sizeof(buf));
 	if (len < 0)
 		len = -errno;
+	if (audit_level == AUDIT_FULL || (len < 0 && audit_denial((int)len)))
+		audit_node(req, OP_READLINK, n, fd, len < 0 ? (int)len : 0, NULL);
 	inode_fd_put(n);
 	if (len < 0) {
 		reply_err(req, (int)len);
@@ -196,7 +247,7 @@ static void ws_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 	int fd, err;
 
-	stats_op(OP_STATFS);
+	op_note(req, OP_STATFS);
 	(void)ino;
 	fd = inode_fd(root);
 	if (fd < 0) {

@@ -15,6 +15,7 @@
 */
 #include "merge.h"
 #include "union.h"
+#include "audit_event.h"
 #include "wsfs.h"
 
 #include <dirent.h>
@@ -80,13 +81,16 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct ws_dir *d;
 	int fd;
 
-	stats_op(OP_OPENDIR);
+	if (op_begin(req, OP_OPENDIR))
+		return;
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
 	fd = union_merges(n) ? list_union(n, d) : open_stream(n, d);
+	if (audit_level == AUDIT_FULL || audit_denial(fd < 0 ? fd : 0))
+		audit_node(req, OP_OPENDIR, n, -1, fd < 0 ? fd : 0, NULL);
 	if (fd < 0) {
 		free(d);
 		reply_err(req, fd);
@@ -247,14 +251,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 static void ws_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	stats_op(OP_READDIR);
+	if (op_begin(req, OP_READDIR))
+		return;
 	do_readdir(req, ino, size, off, fi, 0);
 }
 
 static void ws_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	stats_op(OP_READDIRPLUS);
+	if (op_begin(req, OP_READDIRPLUS))
+		return;
 	do_readdir(req, ino, size, off, fi, 1);
 }
 
@@ -263,7 +269,7 @@ static void ws_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct ws_dir *d = dir_of(fi);
 
-	stats_op(OP_RELEASEDIR);
+	op_note(req, OP_RELEASEDIR);
 	close_dir(d);
 	inode_unpin(inode_of(ino));
 	stats_gauge(&ws_stats.open_dirs, -1);
@@ -276,7 +282,7 @@ static void ws_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct ws_dir *d = dir_of(fi);
 	int fd, r;
 
-	stats_op(OP_FSYNCDIR);
+	op_note(req, OP_FSYNCDIR);
 	(void)ino;
 	if (!d->dp) {		/* a union's upper directory syncs with it */
 		fuse_reply_err(req, 0);

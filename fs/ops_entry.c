@@ -13,10 +13,12 @@
 #include "account.h"
 #include "cred.h"
 #include "union.h"
+#include "audit_event.h"
 #include "wsfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,8 +29,11 @@ static void ws_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int err;
 
-	stats_op(OP_LOOKUP);
+	if (op_begin(req, OP_LOOKUP))
+		return;
 	err = inode_lookup(inode_of(parent), name, &e);
+	if (err && audit_denial(err))
+		audit_name(req, OP_LOOKUP, inode_of(parent), name, NULL, err, NULL);
 	if (err == -ENOENT) {
 		/* A cached negative entry saves the lookup storms of compilers
 		** and shells; every creation goes through us and replaces it. */
@@ -45,7 +50,7 @@ static void ws_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void ws_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	stats_op(OP_FORGET);
+	op_note(req, OP_FORGET);
 	inode_forget(inode_of(ino), nlookup);
 	fuse_reply_none(req);
 }
@@ -53,6 +58,7 @@ static void ws_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void ws_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
+	audit_current_req = req;
 	for (size_t i = 0; i < count; i++) {
 		stats_op(OP_FORGET);
 		inode_forget(inode_of(forgets[i].ino), forgets[i].nlookup);
@@ -122,8 +128,17 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	return inode_lookup(dir, name, e);
 }
 
-static void reply_made(fuse_req_t req, int err, struct fuse_entry_param *e)
+static void reply_made(fuse_req_t req, enum ws_op op, fuse_ino_t parent,
+		       const char *name, int err, struct fuse_entry_param *e,
+		       const char *detail)
 {
+	int a = audit_name(req, op, inode_of(parent), name, e, err, detail);
+
+	if (!err && a) {
+		/* Made, but not recorded: the caller is not told it exists. */
+		inode_forget(inode_of(e->ino), 1);
+		err = a;
+	}
 	if (err)
 		reply_err(req, err);
 	else
@@ -134,9 +149,14 @@ static void ws_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct fuse_entry_param e;
+	char detail[32];
 
-	stats_op(OP_MKDIR);
-	reply_made(req, make_entry(req, parent, name, MAKE_DIR, mode, 0, NULL, &e), &e);
+	if (op_begin(req, OP_MKDIR))
+		return;
+	snprintf(detail, sizeof(detail), "mode=%04o", (unsigned int)(mode & 07777));
+	reply_made(req, OP_MKDIR, parent, name,
+		   make_entry(req, parent, name, MAKE_DIR, mode, 0, NULL, &e), &e,
+		   detail);
 }
 
 /* Device nodes would let an agent reach hardware if the workspace were ever
@@ -146,35 +166,42 @@ static void ws_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	struct fuse_entry_param e;
+	char detail[64];
 
-	stats_op(OP_MKNOD);
+	if (op_begin(req, OP_MKNOD))
+		return;
+	snprintf(detail, sizeof(detail), "mode=%06o rdev=%llu", (unsigned int)mode,
+		 (unsigned long long)rdev);
 	if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode)) {
-		reply_err(req, -EPERM);
+		reply_made(req, OP_MKNOD, parent, name, -EPERM, &e, detail);
 		return;
 	}
-	reply_made(req, make_entry(req, parent, name, MAKE_NODE, mode, 0, NULL, &e), &e);
-	(void)rdev;
+	reply_made(req, OP_MKNOD, parent, name,
+		   make_entry(req, parent, name, MAKE_NODE, mode, 0, NULL, &e), &e,
+		   detail);
 }
 
 static void ws_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 		       const char *name)
 {
 	struct fuse_entry_param e;
+	char detail[PATH_MAX + 16];
 
-	stats_op(OP_SYMLINK);
-	reply_made(req, make_entry(req, parent, name, MAKE_SYMLINK, 0, 0, target, &e), &e);
+	if (op_begin(req, OP_SYMLINK))
+		return;
+	snprintf(detail, sizeof(detail), "target=%s", target);
+	reply_made(req, OP_SYMLINK, parent, name,
+		   make_entry(req, parent, name, MAKE_SYMLINK, 0, 0, target, &e),
+		   &e, detail);
 }
 
 /* linkat(AT_EMPTY_PATH) links the node itself, whatever its current name is,
 ** so a rename racing with the link cannot make us link something else. */
-static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		    const char *newname)
+static int link_entry(struct ws_inode *n, struct ws_inode *dir,
+		      const char *newname, struct fuse_entry_param *e)
 {
-	struct ws_inode *n = inode_of(ino), *dir = inode_of(newparent);
-	struct fuse_entry_param e;
 	int fd, pfd, err;
 
-	stats_op(OP_LINK);
 	err = union_copy_up(n);
 	if (!err)
 		err = union_copy_up(dir);
@@ -182,24 +209,37 @@ static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		err = ws_deny_change(dir);
 	if (!err)
 		err = ws_cross_layer(n, dir);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	if (n->type == S_IFDIR) {
-		reply_err(req, -EPERM);
-		return;
-	}
+	if (!err && n->type == S_IFDIR)
+		err = -EPERM;
+	if (err)
+		return err;
 	err = inode_fd2(n, &fd, dir, &pfd);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
+	if (err)
+		return err;
 	err = linkat(fd, "", pfd, newname, AT_EMPTY_PATH) < 0 ? -errno : 0;
 	inode_fd2_put(n, dir);
-	if (!err)
-		err = inode_lookup(dir, newname, &e);
-	reply_made(req, err, &e);
+	return err ? err : inode_lookup(dir, newname, e);
+}
+
+static void ws_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct ws_inode *n = inode_of(ino), *dir = inode_of(newparent);
+	struct fuse_entry_param e;
+	int err, a;
+
+	if (op_begin(req, OP_LINK))
+		return;
+	err = link_entry(n, dir, newname, &e);
+	a = audit_link(req, n, dir, newname, err);
+	if (!err && a) {
+		inode_forget(inode_of(e.ino), 1);
+		err = a;
+	}
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
 }
 
 /* A directory a layer is grafted on is a mountpoint: it may not be
@@ -269,14 +309,24 @@ static int remove_entry(fuse_ino_t parent, const char *name, int flags)
 
 static void ws_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	stats_op(OP_UNLINK);
-	fuse_reply_err(req, -remove_entry(parent, name, 0));
+	int err, a;
+
+	if (op_begin(req, OP_UNLINK))
+		return;
+	err = remove_entry(parent, name, 0);
+	a = audit_name(req, OP_UNLINK, inode_of(parent), name, NULL, err, NULL);
+	fuse_reply_err(req, err ? -err : -a);
 }
 
 static void ws_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	stats_op(OP_RMDIR);
-	fuse_reply_err(req, -remove_entry(parent, name, AT_REMOVEDIR));
+	int err, a;
+
+	if (op_begin(req, OP_RMDIR))
+		return;
+	err = remove_entry(parent, name, AT_REMOVEDIR);
+	a = audit_name(req, OP_RMDIR, inode_of(parent), name, NULL, err, NULL);
+	fuse_reply_err(req, err ? -err : -a);
 }
 
 /* Renames in the upper; a whiteout at the new name goes first (a directory
@@ -304,19 +354,13 @@ static int rename_in_union(struct ws_inode *from, int ofd, const char *name,
 	return r;
 }
 
-/* RENAME_WHITEOUT is not offered: whiteouts (0/0 character devices) are the
-** daemon's own bookkeeping of cow layers (union.h), and one the agent made
-** would hide base entries without the daemon knowing. */
-static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
-		      unsigned int flags)
+/* What may stop a rename before it touches anything: cow directories do
+** not move (EXDEV: tools copy instead), read-only layers, layer borders. */
+static int rename_allowed(struct ws_inode *from, const char *name,
+			  struct ws_inode *to, unsigned int flags)
 {
-	struct ws_inode *from = inode_of(parent), *to = inode_of(newparent);
-	struct victim v;
-	int ofd, nfd, err;
+	int err = union_copy_up(from);
 
-	stats_op(OP_RENAME);
-	err = union_copy_up(from);
 	if (!err)
 		err = union_copy_up(to);
 	if (!err && (union_merges(from) || union_merges(to)) &&
@@ -333,19 +377,24 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = ws_deny_change(to);
 	if (!err)
 		err = ws_cross_layer(from, to);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		reply_err(req, -EINVAL);
-		return;
-	}
+	if (!err && (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)))
+		err = -EINVAL;
+	return err;
+}
+
+static int rename_entry(struct ws_inode *from, const char *name,
+			struct ws_inode *to, const char *newname,
+			unsigned int flags)
+{
+	struct victim v;
+	int ofd, nfd, err;
+
+	err = rename_allowed(from, name, to, flags);
+	if (err)
+		return err;
 	err = inode_fd2(from, &ofd, to, &nfd);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
+	if (err)
+		return err;
 	/* A rename over an entry removes one link of the replaced inode. */
 	memset(&v, 0, sizeof(v));
 	if (!(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)))
@@ -357,7 +406,24 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = rename_in_union(from, ofd, name, to, nfd, newname, flags);
 	inode_fd2_put(from, to);
 	account_victim_end(&v, err);
-	fuse_reply_err(req, -err);
+	return err;
+}
+
+/* RENAME_WHITEOUT is not offered: whiteouts (0/0 character devices) are the
+** daemon's own bookkeeping of cow layers (union.h), and one the agent made
+** would hide base entries without the daemon knowing. */
+static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct ws_inode *from = inode_of(parent), *to = inode_of(newparent);
+	int err, a;
+
+	if (op_begin(req, OP_RENAME))
+		return;
+	err = rename_entry(from, name, to, newname, flags);
+	a = audit_rename(req, from, name, to, newname, flags, err);
+	fuse_reply_err(req, err ? -err : -a);
 }
 
 void ops_entry_register(struct fuse_lowlevel_ops *ops)

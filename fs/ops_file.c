@@ -22,6 +22,7 @@
 #include "cred.h"
 #include "setid.h"
 #include "union.h"
+#include "audit_event.h"
 #include "wsfs.h"
 
 #include <errno.h>
@@ -136,81 +137,98 @@ static int truncate_existing(struct ws_inode *n, int fd)
 	return err;
 }
 
-static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+/* Makes (or, if it appeared meanwhile, opens) NAME in DIR: on success
+** *FD is open on it and E holds its entry, with one lookup reference. */
+static int create_open(fuse_req_t req, struct ws_inode *dir, const char *name,
+		       mode_t mode, int flags, struct fuse_entry_param *e,
+		       int *fdp, int *created)
 {
-	struct ws_inode *dir = inode_of(parent), *n;
-	struct fuse_entry_param e;
 	struct cred_saved saved;
-	int pfd, fd, err, created, hid = 0;
+	struct ws_inode *n;
+	int pfd, fd, err, hid = 0;
 
-	stats_op(OP_CREATE);
+	*created = 0;
 	err = union_copy_up(dir);
 	if (!err)
 		err = ws_deny_change(dir);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	err = account_new(S_IFREG);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
+	if (!err)
+		err = account_new(S_IFREG);
+	if (err)
+		return err;
 	pfd = inode_fd(dir);
 	if (pfd < 0) {
 		account_new_undo(S_IFREG);
-		reply_err(req, pfd);
-		return;
+		return pfd;
 	}
 	err = union_clear_whiteout(dir, pfd, name, &hid);
 	if (err) {
 		inode_fd_put(dir);
 		account_new_undo(S_IFREG);
-		reply_err(req, err);
-		return;
+		return err;
 	}
 	cred_enter(req, &saved);
-	fd = create_retrying(pfd, name, backing_flags(fi->flags),
-			     cred_mode(&saved, mode), &created);
+	fd = create_retrying(pfd, name, backing_flags(flags),
+			     cred_mode(&saved, mode), created);
 	cred_leave(&saved);
 	if (fd < 0 && hid)
 		(void)union_whiteout(dir, pfd, name);
 	inode_fd_put(dir);
-	if (!created)
+	if (!*created)
 		account_new_undo(S_IFREG);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	err = inode_lookup_fd(dir, fd, &e);
+	if (fd < 0)
+		return fd;
+	err = inode_lookup_fd(dir, fd, e);
 	if (err) {
 		close(fd);
+		return err;
+	}
+	n = inode_of(e->ino);
+	if (!*created && (flags & O_TRUNC))
+		err = truncate_existing(n, fd);
+	if (!err)
+		err = opened(n);
+	if (err) {
+		close(fd);
+		inode_forget(n, 1);
+		return err;
+	}
+	if (*created)
+		inode_set_no_fcaps(n, 1);
+	*fdp = fd;
+	return 0;
+}
+
+static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct ws_inode *dir = inode_of(parent), *n;
+	struct fuse_entry_param e;
+	int fd = -1, err, created, a;
+
+	if (op_begin(req, OP_CREATE))
+		return;
+	err = create_open(req, dir, name, mode, fi->flags, &e, &fd, &created);
+	if (err || created)
+		a = audit_created(req, dir, name, &e, fd, fi->flags, err);
+	else
+		a = audit_open(req, inode_of(e.ino), fd, fi->flags, 0);
+	if (!err && a) {
+		/* Done, but not recorded: undone as far as the caller knows. */
+		close(fd);
+		closed(inode_of(e.ino));
+		inode_forget(inode_of(e.ino), 1);
+		err = a;
+	}
+	if (err) {
 		reply_err(req, err);
 		return;
 	}
 	n = inode_of(e.ino);
-	if (!created && (fi->flags & O_TRUNC))
-		err = truncate_existing(n, fd);
-	if (err) {
-		close(fd);
-		inode_forget(n, 1);
-		reply_err(req, err);
-		return;
-	}
-	if (created)
-		inode_set_no_fcaps(n, 1);
 	fi->fh = fh_make(fd, fi->flags);
 	set_open_flags(fi);
-	err = opened(n);
-	if (err) {
-		close(fd);
-		inode_forget(n, 1);
-		reply_err(req, err);
-		return;
-	}
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		/* The caller is gone: nobody will release or forget this. */
+		audit_release(n, fd);
 		close(fd);
 		closed(n);
 		inode_forget(n, 1);
@@ -241,9 +259,11 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ws_inode *n = inode_of(ino);
 	int fd, err;
 
-	stats_op(OP_OPEN);
+	if (op_begin(req, OP_OPEN))
+		return;
 	if (wants_write(fi->flags) &&
 	    ((err = union_copy_up(n)) || (err = ws_deny_change(n)))) {
+		audit_open(req, n, -1, fi->flags, err);
 		reply_err(req, err);
 		return;
 	}
@@ -251,6 +271,7 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	** the file as open and leave its charge to the last close. */
 	err = opened(n);
 	if (err) {
+		audit_open(req, n, -1, fi->flags, err);
 		reply_err(req, err);
 		return;
 	}
@@ -258,6 +279,11 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fd = open_truncating(n, backing_flags(fi->flags));
 	else
 		fd = inode_open(n, backing_flags(fi->flags));
+	err = audit_open(req, n, fd, fi->flags, fd < 0 ? fd : 0);
+	if (fd >= 0 && err) {
+		close(fd);
+		fd = err;
+	}
 	if (fd < 0) {
 		closed(n);
 		reply_err(req, fd);
@@ -270,6 +296,7 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->fh |= FH_LOWER;
 	set_open_flags(fi);
 	if (fuse_reply_open(req, fi) != 0) {
+		audit_release(n, fd);
 		close(fd);
 		closed(n);
 	}
@@ -277,7 +304,8 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void ws_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	stats_op(OP_RELEASE);
+	op_note(req, OP_RELEASE);
+	audit_release(inode_of(ino), fh_fd(fi));
 	close(fh_fd(fi));
 	closed(inode_of(ino));
 	fuse_reply_err(req, 0);
@@ -285,7 +313,7 @@ static void ws_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void ws_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	stats_op(OP_FLUSH);
+	op_note(req, OP_FLUSH);
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
@@ -307,7 +335,8 @@ static size_t readable_bytes(int fd, size_t size, off_t off)
 ** spliced from the backing page cache without passing through our memory. */
 #define SMALL_READ (32 * 1024)
 
-static void read_small(fuse_req_t req, int fd, size_t size, off_t off)
+static void read_small(fuse_req_t req, fuse_ino_t ino, int hfd, int fd,
+		       size_t size, off_t off)
 {
 	char buf[SMALL_READ];
 	ssize_t n = pread(fd, buf, size, off);
@@ -317,6 +346,9 @@ static void read_small(fuse_req_t req, int fd, size_t size, off_t off)
 		return;
 	}
 	stats_add(&ws_stats.bytes_read, (uint64_t)n);
+	/* Before the reply: after it, the request is freed and a release
+	** may already be tearing down the handle's record. */
+	audit_read(req, inode_of(ino), hfd, off, (size_t)n);
 	fuse_reply_buf(req, buf, (size_t)n);
 }
 
@@ -325,8 +357,10 @@ static void ws_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	int fd = fh_fd(fi);
+	size_t got;
 
-	stats_op(OP_READ);
+	if (op_begin(req, OP_READ))
+		return;
 	if (fh_lower(fi) && !inode_of(ino)->layer->cow) {
 		/* Copied up since it was opened: read what the agent wrote. */
 		fd = union_read_fd(inode_of(ino));
@@ -336,14 +370,25 @@ static void ws_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 	}
 	if (size <= SMALL_READ) {
-		read_small(req, fd, size, off);
+		read_small(req, ino, fh_fd(fi), fd, size, off);
 		return;
 	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
-	stats_add(&ws_stats.bytes_read, readable_bytes(fd, size, off));
+	got = readable_bytes(fd, size, off);
+	stats_add(&ws_stats.bytes_read, got);
+	audit_read(req, inode_of(ino), fh_fd(fi), off, got);
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+/* The written data, when it sits in one piece of our memory (splice
+** reads from /dev/fuse are off, so it normally does). */
+static const void *buf_memory(const struct fuse_bufvec *b)
+{
+	if (b->count != 1 || (b->buf[0].flags & FUSE_BUF_IS_FD) || b->off)
+		return NULL;
+	return b->buf[0].mem;
 }
 
 static void ws_write_buf(fuse_req_t req, fuse_ino_t ino,
@@ -353,21 +398,29 @@ static void ws_write_buf(fuse_req_t req, fuse_ino_t ino,
 	size_t len = fuse_buf_size(in_buf);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
 	int fd = fh_fd(fi);
+	const void *data;
 	struct grow g;
 	ssize_t res;
 	int err;
 
-	stats_op(OP_WRITE);
+	if (op_begin(req, OP_WRITE))
+		return;
 	err = account_write_begin(&g, inode_of(ino), fd, off, len, fh_append(fi));
 	if (err) {
+		audit_wrote(req, inode_of(ino), fd, off, NULL, err);
 		reply_err(req, err);
 		return;
 	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
+	/* fuse_buf_copy moves in_buf on: take the data's address first. */
+	data = buf_memory(in_buf);
 	res = fuse_buf_copy(&out, in_buf, 0);
 	account_write_end(&g, res);
+	err = audit_wrote(req, inode_of(ino), fd, off, data, res);
+	if (res >= 0 && err)
+		res = err;
 	if (res < 0) {
 		reply_err(req, (int)res);
 		return;
@@ -383,7 +436,7 @@ static void ws_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int fd = fh_fd(fi);
 	int r;
 
-	stats_op(OP_FSYNC);
+	op_note(req, OP_FSYNC);
 	(void)ino;
 	r = datasync ? fdatasync(fd) : fsync(fd);
 	fuse_reply_err(req, r < 0 ? errno : 0);
@@ -396,19 +449,17 @@ static void ws_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	struct grow g;
 	int err;
 
-	stats_op(OP_FALLOCATE);
+	if (op_begin(req, OP_FALLOCATE))
+		return;
 	err = ws_deny_change(inode_of(ino));
-	if (err) {
-		reply_err(req, err);
-		return;
+	if (!err)
+		err = account_fallocate_begin(&g, inode_of(ino), fd, mode, off, len);
+	if (!err) {
+		err = fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+		account_resize_end(&g, err);
 	}
-	err = account_fallocate_begin(&g, inode_of(ino), fd, mode, off, len);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	err = fallocate(fd, mode, off, len) < 0 ? -errno : 0;
-	account_resize_end(&g, err);
+	if (audit_denial(err))
+		audit_node(req, OP_FALLOCATE, inode_of(ino), fd, err, NULL);
 	fuse_reply_err(req, -err);
 }
 
@@ -417,7 +468,8 @@ static void ws_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 {
 	off_t res;
 
-	stats_op(OP_LSEEK);
+	if (op_begin(req, OP_LSEEK))
+		return;
 	(void)ino;
 	res = lseek(fh_fd(fi), off, whence);
 	if (res < 0)
@@ -433,26 +485,29 @@ static void ws_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	int out_fd = fh_fd(fi_out);
 	struct grow g;
+	off_t start;
 	ssize_t res;
 	int err;
 
-	stats_op(OP_COPY_FILE_RANGE);
+	if (op_begin(req, OP_COPY_FILE_RANGE))
+		return;
 	(void)ino_in;
 	err = ws_deny_change(inode_of(ino_out));
+	if (!err)
+		err = account_write_begin(&g, inode_of(ino_out), out_fd, off_out,
+					  len, 0);
 	if (err) {
+		audit_wrote(req, inode_of(ino_out), out_fd, off_out, NULL, err);
 		reply_err(req, err);
 		return;
 	}
-	err = account_write_begin(&g, inode_of(ino_out), out_fd, off_out, len, 0);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
+	start = off_out;
 	res = copy_file_range(fh_fd(fi_in), &off_in, out_fd, &off_out, len,
 			      (unsigned int)flags);
 	if (res < 0)
 		res = -errno;
 	account_write_end(&g, res);
+	audit_wrote(req, inode_of(ino_out), out_fd, start, NULL, res);
 	if (res < 0) {
 		reply_err(req, (int)res);
 		return;

@@ -14,9 +14,11 @@
 */
 #include "account.h"
 #include "union.h"
+#include "audit_event.h"
 #include "wsfs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,35 +62,53 @@ static int internal_xattr(const char *name)
 	return strncmp(name, INTERNAL_XATTR, sizeof(INTERNAL_XATTR) - 1) == 0;
 }
 
+static int setxattr_node(struct ws_inode *n, const char *name,
+			 const char *value, size_t size, int flags)
+{
+	char path[32];
+	int fd, err;
+
+	err = internal_xattr(name) ? -EPERM : union_copy_up(n);
+	if (!err)
+		err = ws_deny_change(n);
+	if (!err && is_acl_name(name))
+		err = -EOPNOTSUPP;
+	if (err)
+		return err;
+	if (is_fcaps_name(name))
+		inode_set_no_fcaps(n, 0);
+	fd = inode_fd(n);
+	if (fd < 0)
+		return fd;
+	proc_path(fd, path);
+	err = account_setxattr(n, path, name, value, size, flags);
+	inode_fd_put(n);
+	return err;
+}
+
+/* The attribute's name and value size; values may be secrets, so they
+** stay out of the log. */
+static void xattr_detail(const char *name, size_t size, char *buf, size_t len)
+{
+	snprintf(buf, len, "name=%s size=%zu", name, size);
+}
+
 static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct ws_inode *n = inode_of(ino);
-	char path[32];
-	int fd, err;
+	char detail[XATTR_NAME_MAX + 32];
+	int err, a;
 
-	stats_op(OP_SETXATTR);
-	err = internal_xattr(name) ? -EPERM : union_copy_up(n);
-	if (!err)
-		err = ws_deny_change(n);
-	if (err) {
-		reply_err(req, err);
+	if (op_begin(req, OP_SETXATTR))
 		return;
+	err = setxattr_node(n, name, value, size, flags);
+	if (audit_level != AUDIT_OFF) {
+		xattr_detail(name, size, detail, sizeof(detail));
+		a = audit_node(req, OP_SETXATTR, n, -1, err, detail);
+		if (!err)
+			err = a;
 	}
-	if (is_acl_name(name)) {
-		reply_err(req, -EOPNOTSUPP);
-		return;
-	}
-	if (is_fcaps_name(name))
-		inode_set_no_fcaps(n, 0);
-	fd = inode_fd(n);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	proc_path(fd, path);
-	err = account_setxattr(n, path, name, value, size, flags);
-	inode_fd_put(n);
 	fuse_reply_err(req, -err);
 }
 
@@ -102,7 +122,8 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t len;
 	int fd;
 
-	stats_op(OP_GETXATTR);
+	if (op_begin(req, OP_GETXATTR))
+		return;
 	if (is_acl_name(name) || internal_xattr(name) ||
 	    (is_fcaps_name(name) && inode_no_fcaps(n))) {
 		reply_err(req, -ENODATA);
@@ -122,6 +143,8 @@ static void ws_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	len = getxattr(path, name, buf, size);
 	if (len < 0)
 		len = -errno;
+	if (len < 0 && audit_denial((int)len))
+		audit_node(req, OP_GETXATTR, n, fd, (int)len, NULL);
 	inode_fd_put(n);
 	reply_xattr(req, len, size, buf);
 	free(buf);
@@ -190,7 +213,8 @@ static void ws_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t len;
 	int fd;
 
-	stats_op(OP_LISTXATTR);
+	if (op_begin(req, OP_LISTXATTR))
+		return;
 	if (size && !(buf = malloc(size))) {
 		reply_err(req, -ENOMEM);
 		return;
@@ -210,30 +234,42 @@ static void ws_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
-static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static int removexattr_node(struct ws_inode *n, const char *name)
 {
-	struct ws_inode *n = inode_of(ino);
 	char path[32];
 	int fd, err;
 
-	stats_op(OP_REMOVEXATTR);
 	err = internal_xattr(name) ? -ENODATA : union_copy_up(n);
 	if (!err)
 		err = ws_deny_change(n);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
+	if (err)
+		return err;
 	if (is_fcaps_name(name))
 		inode_set_no_fcaps(n, 0);
 	fd = inode_fd(n);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
+	if (fd < 0)
+		return fd;
 	proc_path(fd, path);
 	err = account_removexattr(n, path, name);
 	inode_fd_put(n);
+	return err;
+}
+
+static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct ws_inode *n = inode_of(ino);
+	char detail[XATTR_NAME_MAX + 32];
+	int err, a;
+
+	if (op_begin(req, OP_REMOVEXATTR))
+		return;
+	err = removexattr_node(n, name);
+	if (audit_level != AUDIT_OFF) {
+		xattr_detail(name, 0, detail, sizeof(detail));
+		a = audit_node(req, OP_REMOVEXATTR, n, -1, err, detail);
+		if (!err)
+			err = a;
+	}
 	fuse_reply_err(req, -err);
 }
 

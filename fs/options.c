@@ -35,6 +35,9 @@ enum {
 /* The quota options, kept as text until parse_quota() checks them. */
 enum { Q_BYTES, Q_INODES, Q_SOFT_BYTES, Q_SOFT_INODES, Q_GRACE, Q_WARN, Q_ERRNO, Q_COUNT };
 
+/* The audit options, kept as text until parse_audit() checks them. */
+enum { AU_LEVEL, AU_SYNC, AU_FAIL, AU_ANCHOR, AU_CP_RECORDS, AU_CP_SECS, AU_COUNT };
+
 /* fuse_opt hands one pointer to both the offsets and the key callback, so
 ** the options being filled sit at the start of the parser's state. */
 struct parse_state {
@@ -45,6 +48,7 @@ struct parse_state {
 	unsigned long fd_cache;
 	char *timeout;		/* as given; parsed by parse_timeout() */
 	char *quota[Q_COUNT];	/* as given; parsed by parse_quota() */
+	char *audit[AU_COUNT];	/* as given; parsed by parse_audit() */
 	int failed;
 };
 
@@ -61,6 +65,12 @@ static const struct fuse_opt ws_opt_spec[] = {
 	{ "quota_warn=%s", offsetof(struct parse_state, quota[Q_WARN]), 0 },
 	{ "quota_errno=%s", offsetof(struct parse_state, quota[Q_ERRNO]), 0 },
 	FUSE_OPT_KEY("quota_rescan", KEY_RESCAN),
+	{ "audit=%s", offsetof(struct parse_state, audit[AU_LEVEL]), 0 },
+	{ "audit_sync=%s", offsetof(struct parse_state, audit[AU_SYNC]), 0 },
+	{ "audit_fail=%s", offsetof(struct parse_state, audit[AU_FAIL]), 0 },
+	{ "audit_anchor=%s", offsetof(struct parse_state, audit[AU_ANCHOR]), 0 },
+	{ "audit_checkpoint=%s", offsetof(struct parse_state, audit[AU_CP_RECORDS]), 0 },
+	{ "audit_checkpoint_secs=%s", offsetof(struct parse_state, audit[AU_CP_SECS]), 0 },
 	FUSE_OPT_KEY("layer=", KEY_LAYER),
 	FUSE_OPT_KEY("ephemeral", KEY_EPHEMERAL),
 	FUSE_OPT_KEY("ephemeral=", KEY_EPHEMERAL_AT),
@@ -160,10 +170,93 @@ void options_usage(const char *prog)
 	       "    -o layer=SOURCE:TARGET[:ro]  show directory SOURCE read-only at TARGET\n"
 	       "                       (repeatable; kept with the workspace)\n"
 	       "    -o ephemeral=TARGET  scratch at TARGET, wiped when the mount ends\n"
-	       "    -o ephemeral       the whole workspace is scratch (no upper=)\n\n"
+	       "    -o ephemeral       the whole workspace is scratch (no upper=)\n"
+	       "    -o audit=off|meta|full     what the audit log records (default meta)\n"
+	       "    -o audit_sync=normal|full  full: each operation waits for its record's\n"
+	       "                               commit (synchronous=FULL)\n"
+	       "    -o audit_fail=closed|alert closed: refuse operations with EIO while the\n"
+	       "                               log cannot be written (default); alert: go on\n"
+	       "                               and record the gap\n"
+	       "    -o audit_anchor=FILE|'|CMD'  append each signed checkpoint to FILE, or\n"
+	       "                               pipe it to CMD\n"
+	       "    -o audit_checkpoint=N      checkpoint every N records (default 10000)\n"
+	       "    -o audit_checkpoint_secs=T ... or every T seconds (default 60)\n\n"
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
+}
+
+/* A positive decimal count up to MAX, with no sign or trailing text. */
+static int parse_count(const char *key, const char *text, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = text[0] >= '0' && text[0] <= '9' ? strtol(text, &end, 10) : -1;
+	if (v < 1 || v > max || errno || *end) {
+		fprintf(stderr, "wsfs: %s=%s: expected a whole number from 1 to "
+			"%ld\n", key, text, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_choice(const char *key, const char *text, const char *a,
+			const char *b, const char *c, int *out)
+{
+	const char *names[] = { a, b, c };
+
+	for (int i = 0; i < 3; i++)
+		if (names[i] && strcmp(text, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	fprintf(stderr, "wsfs: %s=%s: expected %s or %s%s%s\n", key, text, a, b,
+		c ? " or " : "", c ? c : "");
+	return -1;
+}
+
+/* The anchor gets a copy of every checkpoint: a file named by an absolute
+** path (a relative one would depend on the daemon's directory), or a
+** command after '|'. */
+static int parse_anchor(const char *text)
+{
+	if ((text[0] == '|' && text[1] != '\0') || text[0] == '/')
+		return 0;
+	fprintf(stderr, "wsfs: audit_anchor=%s: expected an absolute path or "
+		"'|command'\n", text);
+	return -1;
+}
+
+static int parse_audit(struct parse_state *ps, struct ws_options *opt)
+{
+	char **a = ps->audit;
+	int sync = 0, fail = 0;
+
+	opt->audit_level = 1;
+	opt->audit_cp_records = 10000;
+	opt->audit_cp_secs = 60;
+	if ((a[AU_LEVEL] && parse_choice("audit", a[AU_LEVEL], "off", "meta",
+					 "full", &opt->audit_level) < 0) ||
+	    (a[AU_SYNC] && parse_choice("audit_sync", a[AU_SYNC], "normal",
+					"full", NULL, &sync) < 0) ||
+	    (a[AU_FAIL] && parse_choice("audit_fail", a[AU_FAIL], "closed",
+					"alert", NULL, &fail) < 0) ||
+	    (a[AU_ANCHOR] && parse_anchor(a[AU_ANCHOR]) < 0) ||
+	    (a[AU_CP_RECORDS] && parse_count("audit_checkpoint", a[AU_CP_RECORDS],
+					     100000000L, &opt->audit_cp_records) < 0) ||
+	    (a[AU_CP_SECS] && parse_count("audit_checkpoint_secs", a[AU_CP_SECS],
+					  86400L, &opt->audit_cp_secs) < 0))
+		return -1;
+	opt->audit_sync_full = sync;
+	opt->audit_fail_alert = fail;
+	if (a[AU_ANCHOR]) {
+		opt->audit_anchor = a[AU_ANCHOR];
+		a[AU_ANCHOR] = NULL;
+	}
+	return 0;
 }
 
 /* A plain decimal number of seconds, 0 to 10^7: fuse_opt's %lf would take
@@ -458,7 +551,8 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 		ret = 0;
 		goto out;
 	}
-	if (parse_timeout(ps.timeout, &opt->timeout) < 0 || parse_quota(&ps, opt) < 0)
+	if (parse_timeout(ps.timeout, &opt->timeout) < 0 ||
+	    parse_quota(&ps, opt) < 0 || parse_audit(&ps, opt) < 0)
 		goto out;
 	opt->fd_cache = ps.fd_cache ? ps.fd_cache : default_fd_cache();
 	if (opt->fd_cache < 16) {
@@ -479,6 +573,8 @@ out:
 	free(ps.timeout);
 	for (int i = 0; i < Q_COUNT; i++)
 		free(ps.quota[i]);
+	for (int i = 0; i < AU_COUNT; i++)
+		free(ps.audit[i]);
 	return ret;
 }
 
@@ -488,6 +584,7 @@ void options_free(struct ws_options *opt)
 	free(opt->mountpoint);
 	free(opt->name);
 	free(opt->state);
+	free(opt->audit_anchor);
 	layer_stack_free(opt->layers, opt->nlayers);
 	memset(opt, 0, sizeof(*opt));
 }

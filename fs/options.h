@@ -40,6 +40,12 @@ struct ws_options {
 	unsigned int quota_given;	/* QUOTA_OPT_* bits: which were given */
 	int quota_errno;	/* EDQUOT or ENOSPC */
 	int quota_rescan;	/* scan even after a clean unmount */
+	int audit_level;	/* enum audit_level: 0 off, 1 meta, 2 full */
+	int audit_sync_full;
+	int audit_fail_alert;
+	char *audit_anchor;	/* NULL, an absolute path, or "|command" */
+	long audit_cp_records;
+	long audit_cp_secs;
 	struct layer_spec *layers;	/* -o layer= and -o ephemeral, in order */
 	size_t nlayers;
 	int layers_given;	/* given: they replace the stored stack */

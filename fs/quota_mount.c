@@ -13,6 +13,7 @@
 ** asking every daemon, and no request thread ever waits on SQLite.
 */
 #include "quota_mount.h"
+#include "audit_event.h"
 
 #include "ledger.h"
 #include "log.h"
@@ -75,6 +76,8 @@ static void log_event(const struct quota_event *ev, void *arg)
 	format_amount(ev->kind, ev->limit, limit, sizeof(limit));
 	switch (ev->type) {
 	case QUOTA_EV_WARN:
+		audit_threshold(kind_name(ev->kind), ev->percent, "warn",
+				ev->used, ev->limit);
 		ws_log("quota warning: workspace %s reached %u%% of its %s limit "
 		       "(%s of %s)", Q.name, ev->percent, kind_name(ev->kind),
 		       used, limit);
@@ -84,6 +87,8 @@ static void log_event(const struct quota_event *ev, void *arg)
 			       kind_name(ev->kind), used, limit);
 		break;
 	case QUOTA_EV_SOFT:
+		audit_threshold(kind_name(ev->kind), 100, "soft", ev->used,
+				ev->limit);
 		ws_log("quota: workspace %s passed its soft %s limit (%s of %s); "
 		       "grace period started", Q.name, kind_name(ev->kind), used,
 		       limit);

@@ -8,6 +8,7 @@
 ** forgot to copy up first fails with EROFS instead of reaching a source.
 */
 #include "union.h"
+#include "audit_event.h"
 
 #include "copyup.h"
 #include "ledger.h"
@@ -371,7 +372,7 @@ static int copy_locked(struct ws_inode *n)
 
 int union_copy_up(struct ws_inode *n)
 {
-	int r;
+	int r, copied;
 
 	if (!n->un || is_upper(n))
 		return 0;
@@ -381,18 +382,23 @@ int union_copy_up(struct ws_inode *n)
 	if (r)
 		return r;
 	pthread_mutex_lock(&copy_lock);
-	r = is_upper(n) ? 0 : copy_locked(n);
+	copied = !is_upper(n);
+	r = copied ? copy_locked(n) : 0;
 	pthread_mutex_unlock(&copy_lock);
+	if (copied)
+		audit_copy_up(n, r);
 	return r;
 }
 
 int union_whiteout(struct ws_inode *dir, int pfd, const char *name)
 {
+	int r;
+
 	if (!union_in_lowers(dir, name))
 		return 0;
-	if (mknodat(pfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)
-		return -errno;
-	return 0;
+	r = mknodat(pfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0 ? -errno : 0;
+	audit_whiteout(dir, name, r);
+	return r;
 }
 
 int union_clear_whiteout(struct ws_inode *dir, int pfd, const char *name,

@@ -8,9 +8,9 @@
 ** directories (ops_dir.c).  Each family fills its part of the operation
 ** table through a *_register() function so main.c need not know them all.
 **
-** The request path of later features (layer policy, quota reservation,
-** audit) plugs in between the resolve step (inode_fd) and the one backing
-** syscall each handler makes; see docs/DESIGN.md.
+** Layer policy and quota reservation plug in between the resolve step
+** (inode_fd) and the one backing syscall each handler makes, and the audit
+** record after it; see ARCHITECTURE.md, "The request path".
 */
 #ifndef WSFS_H
 #define WSFS_H

@@ -372,3 +372,101 @@ class Dir:
     def __exit__(self, *exc):
         self.close()
 
+
+
+# ----------------------------------------------------------------- audit log
+# For tests/test_audit_*.py: reading <state>/audit.db, fingerprints computed
+# by an independent tool (Debian's xxhsum), and "agents": small programs
+# with a name of their own, so the records' comm can be told from pytest's.
+
+AUDIT_FIELDS = ("ws", "seq", "time_ns", "host", "layer", "uid", "gid", "pid",
+                "comm", "op", "path", "path2", "ino", "bytes", "result",
+                "detail", "fp")
+
+
+def audit_records(state, ws=None, raw=False):
+    """The records of chain WS (every chain when None) in <STATE>/audit.db,
+    in (ws, seq) order, as dicts. Text fields are str decoded like file
+    names (os.fsdecode), or the stored bytes when RAW."""
+    import sqlite3
+    con = sqlite3.connect(os.path.join(state, "audit.db"), timeout=10)
+    con.text_factory = bytes if raw else os.fsdecode
+    try:
+        q = f"SELECT {', '.join(AUDIT_FIELDS)} FROM records"
+        args = ()
+        if ws is not None:
+            q += " WHERE ws=?"
+            args = (ws,)
+        rows = con.execute(q + " ORDER BY ws, seq", args).fetchall()
+    finally:
+        con.close()
+    return [dict(zip(AUDIT_FIELDS, r)) for r in rows]
+
+
+def audit_checkpoints(state, ws):
+    """(size, head, note) of chain WS's checkpoints, by size."""
+    import sqlite3
+    con = sqlite3.connect(os.path.join(state, "audit.db"), timeout=10)
+    try:
+        return con.execute("SELECT size, head, note FROM checkpoints WHERE "
+                           "ws=? ORDER BY size", (ws,)).fetchall()
+    finally:
+        con.close()
+
+
+def xxh128(data):
+    """XXH3-128 of DATA as 32 hex digits, from xxhsum -H2 (package xxhash),
+    which prints "HASH  stdin"."""
+    import subprocess
+    r = subprocess.run(["xxhsum", "-H2", "-"], input=data, capture_output=True,
+                       timeout=60, check=True)
+    digest = r.stdout.split()[0].decode()
+    assert len(digest) == 32, r.stdout
+    return digest
+
+
+AGENT = r'''#!/usr/bin/python3
+# A workspace client with a name of its own (the kernel names a process
+# after the script it runs). argv: CODE MOUNT; CODE sees p(), err(), out.
+import errno, json, os, sys
+M = sys.argv[2]
+out = {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid()}
+def p(*parts):
+    return os.path.join(M, *parts)
+def err(fn, *a):
+    try:
+        fn(*a)
+        return "0"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+os.umask(0o022)
+exec(sys.argv[1])
+print(json.dumps(out))
+'''
+
+
+def make_agent(directory, name):
+    """Writes the agent script as DIRECTORY/NAME (NAME: at most 15 bytes,
+    the kernel's comm length) and returns its path."""
+    assert len(name) <= 15
+    os.makedirs(directory, exist_ok=True)
+    os.chmod(directory, 0o755)
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(AGENT)
+    os.chmod(path, 0o755)
+    return path
+
+
+def run_agent(agent, mount, code, uid=None, gid=None, timeout=60):
+    """Runs CODE in AGENT (as UID/GID when given, through setpriv, which
+    execs: the pid stays the agent's). Returns the agent's `out` dict."""
+    import json
+    import subprocess
+    cmd = [agent, code, mount]
+    if uid is not None:
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+               "--inh-caps=-all", "--"] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"agent failed: {r.stderr}"
+    return json.loads(r.stdout)

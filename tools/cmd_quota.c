@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "ctl_proto.h"
+#include "append.h"
 #include "qstore.h"
 #include "quota_args.h"
 #include "quota_print.h"
@@ -177,6 +178,29 @@ static int create_row(sqlite3 *db, const struct target *t,
 	return qstore_put(db, row);
 }
 
+/* A change to a workspace that is not mounted goes on its audit chain
+** from here, as the daemon records one made through its socket. The
+** stored limits are already saved: a failure to record is reported, not
+** undone. */
+static void record_stored_change(const struct wsctl *ctx, const struct qargs *a,
+				 const struct quota_limits *new)
+{
+	char req[CTL_MAX_REQUEST], detail[CTL_MAX_REQUEST + 16], err[256];
+	struct audit_record r;
+
+	if (qargs_request(a, new, req, sizeof(req)) < 0)
+		snprintf(req, sizeof(req), "quota-set ?");
+	snprintf(detail, sizeof(detail), "%s mounted=0",
+		 req + sizeof("quota-set ") - 1);
+	memset(&r, 0, sizeof(r));
+	r.ws = a->name;
+	r.op = "quota-set";
+	r.detail = detail;
+	if (audit_append_one(ctx->state_dir, &r, err, sizeof(err)) < 0)
+		wsctl_err("warning: the change was saved but not recorded in "
+			  "the audit log: %s", err);
+}
+
 static int set_stored(const struct wsctl *ctx, const struct qargs *a,
 		      const struct target *t, const struct quota_limits *new)
 {
@@ -196,6 +220,7 @@ static int set_stored(const struct wsctl *ctx, const struct qargs *a,
 	sqlite3_close(db);
 	if (rc != 0)
 		return rc;
+	record_stored_change(ctx, a, new);
 	return print_stored(&row, a->json);
 }
 
