@@ -60,6 +60,11 @@
 ** afterwards: the hot right-edge pages are copied back less often. */
 #define WRITER_PRAGMAS "PRAGMA wal_autocheckpoint=2048;" \
 	"PRAGMA journal_size_limit=33554432"
+/* A daemon's writer checkpoints when it chooses (audit_store_wal_*): a
+** checkpoint syncs the disk, and one in the middle of an agent's burst of
+** file creation stalls the agent's own metadata behind it. */
+#define OWN_CHECKPOINT_PRAGMAS "PRAGMA wal_autocheckpoint=0;" \
+	"PRAGMA journal_size_limit=33554432"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS records("
@@ -79,7 +84,6 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS records_time ON records(time_ns);"
 	"CREATE INDEX IF NOT EXISTS records_op ON records(op, time_ns);"
 	"CREATE INDEX IF NOT EXISTS records_uid ON records(uid, time_ns);"
-	"CREATE INDEX IF NOT EXISTS records_pid ON records(pid, time_ns);"
 	"CREATE INDEX IF NOT EXISTS records_failed ON records(result, time_ns) WHERE result != '0';"
 	"CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON "
 	"records BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); "
@@ -114,6 +118,7 @@ struct tail {
 struct audit_store {
 	sqlite3 *db;
 	int readonly;
+	int wal_pages;		/* AUDIT_STORE_OWN_CHECKPOINTS: frames in the WAL */
 	sqlite3_stmt *insert, *tail, *last_cp, *insert_cp;
 	struct tail *tails;	/* reused from batch to batch */
 	size_t ntails, tails_cap;
@@ -314,6 +319,17 @@ static int open_file(struct audit_store *s, int flags, char *err,
 	return 0;
 }
 
+/* SQLite calls this after each commit with the WAL's size in pages. */
+static int count_wal_pages(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct audit_store *s = arg;
+
+	(void)db;
+	(void)name;
+	s->wal_pages = pages;
+	return SQLITE_OK;
+}
+
 static int configure(struct audit_store *s, int flags, char *err,
 		     size_t errlen)
 {
@@ -326,8 +342,11 @@ static int configure(struct audit_store *s, int flags, char *err,
 	if (rc == 0)
 		rc = set_wal(s, err, errlen);
 	if (rc == 0)
-		rc = exec(s, WRITER_PRAGMAS, "setting WAL checkpoints", err,
-			  errlen);
+		rc = exec(s, flags & AUDIT_STORE_OWN_CHECKPOINTS ?
+			  OWN_CHECKPOINT_PRAGMAS : WRITER_PRAGMAS,
+			  "setting WAL checkpoints", err, errlen);
+	if (rc == 0 && (flags & AUDIT_STORE_OWN_CHECKPOINTS))
+		sqlite3_wal_hook(s->db, count_wal_pages, s);
 	if (rc == 0)
 		rc = exec(s, flags & AUDIT_STORE_SYNC_FULL ?
 			  "PRAGMA synchronous=FULL" :
@@ -424,6 +443,24 @@ static int read_tail(struct audit_store *s, const char *ws, int64_t *seq,
 	(void)sqlite3_reset(s->tail);
 	(void)sqlite3_clear_bindings(s->tail);
 	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+int audit_store_wal_pages(const struct audit_store *s)
+{
+	return s->wal_pages;
+}
+
+int audit_store_wal_checkpoint(struct audit_store *s, char *err,
+			       size_t errlen)
+{
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
+					   SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return db_fail(s, rc, "checkpointing the WAL", err, errlen);
+	if (rc == SQLITE_OK)
+		s->wal_pages = 0;
+	return 0;
 }
 
 int audit_store_tail(struct audit_store *s, const char *ws, int64_t *seq,

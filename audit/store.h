@@ -13,10 +13,14 @@
 ** Every column is NOT NULL; text columns hold the record's bytes exactly as
 ** given (bound with their length, never validated as UTF-8), so queries must
 ** bind text, not blobs.  Indexes: records(time_ns), records(op, time_ns),
-** records(uid, time_ns), records(pid, time_ns), and records(result,
+** records(uid, time_ns), and records(result,
 ** time_ns) WHERE result != '0': a partial index, because nearly every
 ** record succeeds and a full one would cost every insert for entries no
 ** query uses (queries on failures must say result != '0' to use it).
+** There is no pid index: a host has many processes, so each commit would
+** dirty one leaf page per process in the batch, and with it the writer
+** ran at two thirds of its speed; pids are reused, so a search by pid is
+** only meaningful with --since, and the time index serves it.
 ** Triggers abort every UPDATE and DELETE on both tables: an accident guard
 ** only; the chain and the signed checkpoints are the real protection.
 **
@@ -42,6 +46,7 @@ enum {
 	AUDIT_STORE_CREATE = 1 << 0,	/* create audit.db (0600) if missing */
 	AUDIT_STORE_READONLY = 1 << 1,	/* readers: search, verify, export */
 	AUDIT_STORE_SYNC_FULL = 1 << 2,	/* synchronous=FULL (default NORMAL) */
+	AUDIT_STORE_OWN_CHECKPOINTS = 1 << 3,	/* no automatic WAL checkpoints */
 };
 
 /* Opens <state_dir>/audit.db. -ENOENT without CREATE if it does not exist. */
@@ -61,6 +66,13 @@ int audit_store_append(struct audit_store *s, struct audit_record **recs,
 int audit_store_checkpoint(struct audit_store *s, const struct audit_key *k,
 			   const char *host, const char *ws, int64_t time_ns,
 			   char **note, char *err, size_t errlen);
+
+/* With AUDIT_STORE_OWN_CHECKPOINTS: the WAL's size in pages after the last
+** commit, and a PASSIVE checkpoint (it never waits for readers; one that
+** could not finish is retried at the next call). */
+int audit_store_wal_pages(const struct audit_store *s);
+int audit_store_wal_checkpoint(struct audit_store *s, char *err,
+			       size_t errlen);
 
 /* The chain's last seq (0 if empty). */
 int audit_store_tail(struct audit_store *s, const char *ws, int64_t *seq,
