@@ -69,6 +69,8 @@ struct audit_handle {
 	XXH3_state_t *hash;
 	uint64_t next_off;	/* where a streaming hash expects the next write */
 	int streaming;
+	uint64_t gen;		/* names_generation() when path was taken */
+	char path[];		/* its path at open */
 };
 
 static struct {
@@ -156,16 +158,119 @@ static void path_of_fd(struct ws_inode *n, int fd, char *buf, size_t len)
 	snprintf(buf, len, "%s%s", ln->target, rel);
 }
 
+/* Bumped after every rename and rmdir: a path learned before the bump may
+** be stale, one learned after it is not (until the next). Paths are read
+** from the kernel only when this says the remembered one may be wrong. */
+static uint64_t names_changed;
+
+static uint64_t names_generation(void)
+{
+	return __atomic_load_n(&names_changed, __ATOMIC_ACQUIRE);
+}
+
+static void names_change(void)
+{
+	__atomic_add_fetch(&names_changed, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Paths the log named lately, by node. An agent works on one file or one
+** directory for several requests in a row (tar: create, write, chmod,
+** chown, utimes, release), often on different worker threads, and asking
+** the kernel again costs a readlink each time. A slot is trusted only for
+** the same node in the same names generation: same address, inode number
+** and birth time (a freed node's address and a freed inode number may
+** both come back, for another file, after an unlink, which does not bump
+** the generation). Direct-mapped and small: a miss costs no more than no
+** cache. */
+#define PATH_SLOTS 1024
+#define PATH_SLOT_LEN 232
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		const struct ws_inode *n;
+		ino_t ino;
+		int64_t btime_sec;
+		uint32_t btime_nsec;
+		uint64_t gen;
+		char path[PATH_SLOT_LEN];
+	} slot[PATH_SLOTS];
+} P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned int path_slot(const struct ws_inode *n)
+{
+	uintptr_t a = (uintptr_t)n;
+
+	return (unsigned int)((a >> 4) ^ (a >> 14)) % PATH_SLOTS;
+}
+
+static int path_cached(const struct ws_inode *n, uint64_t gen, char *buf,
+		       size_t len)
+{
+	unsigned int i = path_slot(n);
+	int hit;
+
+	if (!n->has_btime)
+		return 0;
+	pthread_mutex_lock(&P.lock);
+	hit = P.slot[i].n == n && P.slot[i].ino == n->ino &&
+	      P.slot[i].btime_sec == n->btime_sec &&
+	      P.slot[i].btime_nsec == n->btime_nsec && P.slot[i].gen == gen;
+	if (hit)
+		snprintf(buf, len, "%s", P.slot[i].path);
+	pthread_mutex_unlock(&P.lock);
+	return hit;
+}
+
+/* GEN: the generation read before PATH was learned. */
+static void path_remember(const struct ws_inode *n, uint64_t gen,
+			  const char *path)
+{
+	unsigned int i = path_slot(n);
+	size_t len = strlen(path);
+
+	if (len >= PATH_SLOT_LEN || path[0] != '/' || !n->has_btime)
+		return;		/* long, "?", or no way to tell lives apart */
+	pthread_mutex_lock(&P.lock);
+	P.slot[i].n = n;
+	P.slot[i].ino = n->ino;
+	P.slot[i].btime_sec = n->btime_sec;
+	P.slot[i].btime_nsec = n->btime_nsec;
+	P.slot[i].gen = gen;
+	memcpy(P.slot[i].path, path, len + 1);
+	pthread_mutex_unlock(&P.lock);
+}
+
 static void path_of_node(struct ws_inode *n, char *buf, size_t len)
 {
-	int fd = inode_fd(n);
+	uint64_t gen = names_generation();
+	int fd;
 
+	if (path_cached(n, gen, buf, len))
+		return;
+	fd = inode_fd(n);
 	if (fd < 0) {
 		snprintf(buf, len, "?");
 		return;
 	}
 	path_of_fd(n, fd, buf, len);
 	inode_fd_put(n);
+	path_remember(n, gen, buf);
+}
+
+/* N's path, through FD (a descriptor on N the caller holds, or -1). */
+static void path_with_fd(struct ws_inode *n, int fd, char *buf, size_t len)
+{
+	uint64_t gen = names_generation();
+
+	if (fd < 0) {
+		path_of_node(n, buf, len);
+		return;
+	}
+	if (path_cached(n, gen, buf, len))
+		return;
+	path_of_fd(n, fd, buf, len);
+	path_remember(n, gen, buf);
 }
 
 static void path_in_dir(struct ws_inode *dir, const char *name, char *buf,
@@ -252,6 +357,8 @@ int audit_name(fuse_req_t req, enum ws_op op, struct ws_inode *dir,
 	event_init(&ev, ws_op_name(op), layer_of(dir));
 	event_caller(&ev, req);
 	path_in_dir(dir, name, ev.path, sizeof(ev.path));
+	if (!err && op == OP_RMDIR)
+		names_change();
 	if (!err && e)
 		ev.r.ino = (int64_t)e->attr.st_ino;
 	return event_submit(&ev, err, detail);
@@ -280,6 +387,8 @@ int audit_rename(fuse_req_t req, struct ws_inode *from, const char *name,
 
 	if (audit_level == AUDIT_OFF)
 		return 0;
+	if (!err)
+		names_change();
 	event_init(&ev, "rename", layer_of(from));
 	event_caller(&ev, req);
 	path_in_dir(from, name, ev.path, sizeof(ev.path));
@@ -295,10 +404,7 @@ static int node_event(fuse_req_t req, const char *op, struct ws_inode *n,
 
 	event_init(&ev, op, layer_of(n));
 	event_caller(&ev, req);
-	if (fd >= 0)
-		path_of_fd(n, fd, ev.path, sizeof(ev.path));
-	else
-		path_of_node(n, ev.path, sizeof(ev.path));
+	path_with_fd(n, fd, ev.path, sizeof(ev.path));
 	ev.r.ino = (int64_t)n->shown_ino;
 	return event_submit(&ev, err, detail);
 }
@@ -408,13 +514,15 @@ static struct audit_handle *handle_of(int fd)
 	return __atomic_load_n(&A.handles[fd], __ATOMIC_ACQUIRE);
 }
 
-static void keep_handle(int fd, const struct event *ev, int flags, int created)
+static void keep_handle(int fd, const struct event *ev, int flags, int created,
+			uint64_t gen)
 {
+	size_t plen = strlen(ev->path) + 1;
 	struct audit_handle *h;
 
 	if (fd < 0 || (size_t)fd >= A.nhandles)
 		return;
-	h = calloc(1, sizeof(*h));
+	h = calloc(1, sizeof(*h) + plen);
 	if (!h) {
 		ws_log("audit: out of memory for an open file's record");
 		return;
@@ -427,6 +535,8 @@ static void keep_handle(int fd, const struct event *ev, int flags, int created)
 	h->flags = flags;
 	h->created = created;
 	h->streaming = 1;
+	h->gen = gen;
+	memcpy(h->path, ev->path, plen);
 	__atomic_store_n(&A.handles[fd], h, __ATOMIC_RELEASE);
 }
 
@@ -434,23 +544,25 @@ static int open_event(fuse_req_t req, const char *op, struct ws_inode *n,
 		       int fd, int flags, int created, int err,
 		       struct ws_inode *dir, const char *name, int64_t ino)
 {
+	uint64_t gen = names_generation();
 	char detail[128];
 	struct event ev;
 	int r;
 
 	event_init(&ev, op, layer_of(dir ? dir : n));
 	event_caller(&ev, req);
-	if (fd >= 0 && n)
-		path_of_fd(n, fd, ev.path, sizeof(ev.path));
-	else if (dir)
+	if (dir) {
 		path_in_dir(dir, name, ev.path, sizeof(ev.path));
-	else
-		path_of_node(n, ev.path, sizeof(ev.path));
+		if (n)
+			path_remember(n, gen, ev.path);
+	} else {
+		path_with_fd(n, fd, ev.path, sizeof(ev.path));
+	}
 	ev.r.ino = ino;
 	flags_text(flags, detail, sizeof(detail));
 	r = event_submit(&ev, err, detail);
 	if (!err && !r)
-		keep_handle(fd, &ev, flags, created);
+		keep_handle(fd, &ev, flags, created, gen);
 	return r;
 }
 
@@ -470,7 +582,7 @@ int audit_created(fuse_req_t req, struct ws_inode *dir, const char *name,
 	if (audit_level == AUDIT_OFF)
 		return 0;
 	return open_event(req, "create", n, err ? -1 : fd, flags | O_CREAT, 1,
-			  err, n ? NULL : dir, name, n ? (int64_t)n->shown_ino : 0);
+			  err, dir, name, n ? (int64_t)n->shown_ino : 0);
 }
 
 static void hash_hex(XXH128_hash_t h, char out[33])
@@ -510,19 +622,34 @@ static int rehash(int fd, char out[33])
 	return k == 0 ? 0 : -EIO;
 }
 
-static void fingerprint(struct audit_handle *h, int fd, char out[33])
+/* The size quota accounting tracks (every change to it goes through us),
+** or the file's own when it is not tracked. */
+static int64_t file_size(struct ws_inode *n, int fd)
 {
+	int64_t size = __atomic_load_n(&n->size, __ATOMIC_RELAXED);
 	struct stat st;
 
+	if (size >= 0)
+		return size;
+	return fstat(fd, &st) < 0 ? -1 : (int64_t)st.st_size;
+}
+
+static void fingerprint(struct audit_handle *h, struct ws_inode *n, int fd,
+			char out[33])
+{
+	int64_t size;
+
 	out[0] = '\0';
-	if (!(h->bytes_written || h->created || (h->flags & O_TRUNC)) ||
-	    fstat(fd, &st) < 0)
+	if (!(h->bytes_written || h->created || (h->flags & O_TRUNC)))
 		return;
-	if (h->hash && h->streaming && h->next_off == (uint64_t)st.st_size) {
+	size = file_size(n, fd);
+	if (size < 0)
+		return;
+	if (h->hash && h->streaming && h->next_off == (uint64_t)size) {
 		hash_hex(XXH3_128bits_digest(h->hash), out);
 		return;
 	}
-	if (st.st_size <= REHASH_MAX && rehash(fd, out) < 0)
+	if (size <= REHASH_MAX && rehash(fd, out) < 0)
 		out[0] = '\0';
 }
 
@@ -540,10 +667,13 @@ void audit_release(struct ws_inode *n, int fd)
 	ev.r.gid = h->gid;
 	ev.r.pid = h->pid;
 	memcpy(ev.comm, h->comm, sizeof(ev.comm));
-	path_of_fd(n, fd, ev.path, sizeof(ev.path));
+	if (h->gen == names_generation())
+		snprintf(ev.path, sizeof(ev.path), "%s", h->path);
+	else
+		path_of_fd(n, fd, ev.path, sizeof(ev.path));
 	ev.r.ino = (int64_t)n->shown_ino;
 	ev.r.bytes = (int64_t)h->bytes_written;
-	fingerprint(h, fd, fp);
+	fingerprint(h, n, fd, fp);
 	ev.r.fp = fp;
 	snprintf(detail, sizeof(detail), "read=%llu written=%llu",
 		 (unsigned long long)h->bytes_read,
@@ -584,7 +714,7 @@ static int call_event(fuse_req_t req, const char *op, struct ws_inode *n,
 
 	event_init(&ev, op, layer_of(n));
 	event_caller(&ev, req);
-	path_of_fd(n, fd, ev.path, sizeof(ev.path));
+	path_with_fd(n, fd, ev.path, sizeof(ev.path));
 	ev.r.ino = (int64_t)n->shown_ino;
 	ev.r.bytes = bytes;
 	snprintf(detail, sizeof(detail), "offset=%lld", (long long)off);
