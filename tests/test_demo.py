@@ -28,6 +28,11 @@ def test_demo_runs_and_persists_outputs():
     assert re.search(r"wsfs:demo-\d+\s+16M", out)      # df shows the limit
     assert "agent: checkpoint written: 12M" in out
     assert re.search(r"wsfs:demo-\d+\s+64M", out)
+    # The auditor sees the refusals and an intact, signed chain.
+    assert re.search(r"EROFS", out) and re.search(r"EDQUOT", out)
+    m = re.search(r"OK: (\d+) records, (\d+) checkpoints", out)
+    assert m and int(m.group(1)) > 100 and int(m.group(2)) >= 1, out[-3000:]
+    assert re.search(r"^/?\S+/wsfs/demo-\d+$", out, re.M)   # the signed head
     upper = re.search(r"the workspace's files are in (\S+)", out).group(1)
     try:
         assert os.path.isfile(os.path.join(upper, "hello-1.0", "hello"))

@@ -8,8 +8,10 @@
 # scratch, runs a small C program, writes its outputs, runs into its 16 MiB
 # quota (EDQUOT at the write that crosses it, df showing the limit), and the
 # operator raises the quota live with `wsctl quota set`. Then it unmounts,
-# shows the scratch wiped and what persisted in the upper directory. Run as
-# root on Debian 12; it installs and builds what it needs.
+# shows the scratch wiped, an auditor's view of the hash-chained access log
+# (report, denials, verify, the signed head), and what persisted in the
+# upper directory. Run as root on Debian 12; it installs and builds what it
+# needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -116,6 +118,12 @@ grep "ephemeral scratch wiped" "/var/lib/wsfs/log/$NAME.log" | tail -1
 ls -A "$UPPER/tmp" | grep -q . && { echo "scratch leaked into the upper"; exit 1; }
 echo "nothing of /tmp is left: $(ls -A /var/lib/wsfs/scratch | grep -c "^$NAME\." || true) scratch trees of $NAME remain"
 (cd "$DOCS" && sha256sum -c --quiet "$DEMO/documents.sha256") && echo "documents: unchanged"
+
+step "the auditor's view: what did the agent do, what was refused, is the log intact?"
+"$WSCTL" audit report --ws "$NAME"
+"$WSCTL" audit search --ws "$NAME" --result denied
+"$WSCTL" audit verify --ws "$NAME"
+"$WSCTL" audit head --ws "$NAME"
 
 step "what persisted in the upper directory"
 (cd "$UPPER" && find . -maxdepth 2 | sort | head -20 && echo "... $(find . | wc -l) entries")
