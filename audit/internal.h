@@ -24,14 +24,10 @@ size_t audit_b64_encode(const uint8_t *in, size_t n, char *out);
 ** -1 if IN is not base64 or does not fit. */
 long audit_b64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
-/* Hex of exactly 2N characters into N bytes; 0 or -1. */
 /* The value of hex digit C (either case), or -1. */
 int audit_hex_digit(char c);
+/* Hex of exactly 2N characters into N bytes; 0 or -1. */
 int audit_unhex(const char *in, size_t n, uint8_t *out);
-
-/* An errno for a SQLite result code: only whether a retry may help
-** (-EAGAIN) and a few that callers report differently. */
-int audit_sqlite_errno(int rc);
 
 /* SHA-256 with the thread's reusable context; 0 or -ENOMEM / -EIO. */
 int audit_sha256(const void *data, size_t len, uint8_t out[32]);

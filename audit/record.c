@@ -51,30 +51,6 @@ void audit_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int audit_sqlite_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EAGAIN;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-	case SQLITE_READONLY:
-		return -EACCES;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return -EUCLEAN;
-	default:
-		return -EIO;
-	}
-}
-
 /* ---- hex and base64 ----------------------------------------------------- */
 
 void audit_hex(const uint8_t *in, size_t n, char *out)

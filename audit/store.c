@@ -24,6 +24,7 @@
 ** long enough to ride out a large export's checkpoint.
 */
 #include "store.h"
+#include "sqlutil.h"
 
 #include "checkpoint.h"
 #include "internal.h"
@@ -42,7 +43,6 @@
 
 #define SCHEMA_VERSION "1"
 #define BUSY_TIMEOUT_MS 10000
-#define WAL_RETRY_MS 10
 /* Page cache per connection (negative: KiB).  A reader's long verify or
 ** export keeps index pages resident in 16 MiB.  A writer only appends: it
 ** touches the right edges of six b-trees, a few dozen pages, and every
@@ -133,7 +133,7 @@ static int db_fail(struct audit_store *s, int rc, const char *what,
 {
 	audit_set_err(err, errlen, "%s: %s: %s", s->path, what,
 		      sqlite3_errmsg(s->db));
-	return audit_sqlite_errno(rc);
+	return sql_errno(rc);
 }
 
 static int exec(struct audit_store *s, const char *sql, const char *what,
@@ -154,41 +154,11 @@ static int precreate(const char *path)
 	return close(fd) < 0 ? -errno : 0;
 }
 
-static int wal_try(sqlite3 *db, int *is_wal)
-{
-	const unsigned char *mode;
-	sqlite3_stmt *st;
-	int rc;
-
-	*is_wal = 0;
-	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		mode = sqlite3_column_text(st, 0);
-		*is_wal = mode != NULL &&
-			  strcmp((const char *)mode, "wal") == 0;
-		rc = SQLITE_OK;
-	}
-	(void)sqlite3_finalize(st);
-	return rc;
-}
-
-/* Switching to WAL may fail at once with SQLITE_BUSY while another
-** connection holds the file (see fs/registry.c); wait here as the busy
-** handler would have. */
+/* Several processes may open a fresh audit.db at once: see sqlutil.c. */
 static int set_wal(struct audit_store *s, char *err, size_t errlen)
 {
-	const struct timespec pause = { 0, WAL_RETRY_MS * 1000 * 1000 };
-	int rc = SQLITE_OK, is_wal = 0, i;
+	int is_wal, rc = sql_enable_wal(s->db, BUSY_TIMEOUT_MS, &is_wal);
 
-	for (i = 0; i < BUSY_TIMEOUT_MS / WAL_RETRY_MS; i++) {
-		rc = wal_try(s->db, &is_wal);
-		if ((rc & 0xff) != SQLITE_BUSY)
-			break;
-		(void)nanosleep(&pause, NULL);
-	}
 	if (rc != SQLITE_OK)
 		return db_fail(s, rc, "enabling WAL", err, errlen);
 	if (!is_wal) {
@@ -468,7 +438,7 @@ int audit_store_tail(struct audit_store *s, const char *ws, int64_t *seq,
 {
 	int rc = read_tail(s, ws, seq, head);
 
-	return rc == 0 ? 0 : audit_sqlite_errno(rc);
+	return rc == 0 ? 0 : sql_errno(rc);
 }
 
 /* The batch's cached tail of WS, read from the table on first use. */
@@ -608,7 +578,7 @@ int audit_store_append(struct audit_store *s, struct audit_record **recs,
 		(void)db_fail(s, rc, "appending", err, errlen);
 	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	unassign(recs, n);
-	return audit_sqlite_errno(rc);
+	return sql_errno(rc);
 }
 
 /* ---- checkpoints -------------------------------------------------------- */

@@ -28,6 +28,7 @@
 ** verification failure naming the line, never a crash.
 */
 #include "verify.h"
+#include "sqlutil.h"
 
 #include "checkpoint.h"
 #include "internal.h"
@@ -351,7 +352,7 @@ static int db_err(struct dbsource *d, int rc, const char *what)
 {
 	(void)snprintf(d->src.why, sizeof(d->src.why), "audit.db: %s: %s",
 		       what, sqlite3_errmsg(d->db));
-	return audit_sqlite_errno(rc);
+	return sql_errno(rc);
 }
 
 static int64_t range_to(const struct audit_verify_opts *o)
@@ -584,7 +585,7 @@ int audit_verify_db(struct audit_store *s, const struct audit_verify_opts *o,
 	} else {
 		audit_set_err(err, errlen, "audit.db: %s",
 			      sqlite3_errmsg(d.db));
-		rc = audit_sqlite_errno(rc);
+		rc = sql_errno(rc);
 	}
 	(void)sqlite3_finalize(d.next_ws);
 	(void)sqlite3_finalize(d.records);

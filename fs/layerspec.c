@@ -32,6 +32,7 @@
 ** as user input, since state.db is a file anyone with root can edit.
 */
 #include "layerspec.h"
+#include "sqlutil.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -611,24 +612,6 @@ int layer_stack_check(const struct layer_spec *v, size_t n, const char *upper,
 
 /* ---- state.db ----------------------------------------------------------- */
 
-static int db_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EAGAIN;
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-		return -EACCES;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	default:
-		return -EIO;
-	}
-}
-
 /* Reports a failed statement and gives its errno. */
 static int db_fail(struct registry *reg, sqlite3 *db, int rc,
 		   const char *what, const char *name, char *err,
@@ -636,7 +619,7 @@ static int db_fail(struct registry *reg, sqlite3 *db, int rc,
 {
 	say(err, errlen, "%s/state.db: %s the layers of '%s': %s",
 	    registry_dir(reg), what, name, sqlite3_errmsg(db));
-	return db_errno(rc);
+	return sql_errno(rc);
 }
 
 static void db_close(sqlite3 *db)

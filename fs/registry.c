@@ -43,6 +43,7 @@
 ** lock files, not the rows, decide liveness) but cannot corrupt the file.
 */
 #include "registry.h"
+#include "sqlutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +62,6 @@
 
 #define SCHEMA_VERSION "3"
 #define BUSY_TIMEOUT_MS 5000
-#define WAL_RETRY_MS 10
 #define CLAIM_RETRIES 20
 #define CLAIM_RETRY_NS (5 * 1000 * 1000)
 #define DEFAULT_STATE_DIR "/var/lib/wsfs"
@@ -109,32 +109,6 @@ static const char schema_sql[] =
 
 #define SELECT_MOUNTS \
 	"SELECT name, mountpoint, upper, pid, start_time, socket FROM mounts"
-
-static int sqlite_to_errno(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EAGAIN;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-	case SQLITE_READONLY:
-		return -EACCES;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return -EUCLEAN;
-	case SQLITE_TOOBIG:
-		return -E2BIG;
-	default:
-		return -EIO;
-	}
-}
 
 /* Makes DIR if missing; an existing non-directory is an error. */
 static int make_dir(const char *dir, mode_t mode)
@@ -243,53 +217,15 @@ static int db_fail(const struct registry *reg, sqlite3 *db, int rc,
 {
 	set_err(err, errlen, "%s/state.db: %s: %s", reg->dir, what,
 		sqlite3_errmsg(db));
-	return sqlite_to_errno(rc);
+	return sql_errno(rc);
 }
 
-/* One attempt at switching to WAL; *IS_WAL tells whether it took. */
-static int wal_try(sqlite3 *db, int *is_wal)
-{
-	const unsigned char *mode;
-	sqlite3_stmt *st;
-	int rc;
-
-	*is_wal = 0;
-	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		mode = sqlite3_column_text(st, 0);
-		*is_wal = mode != NULL &&
-			  strcmp((const char *)mode, "wal") == 0;
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/*
-** journal_mode is a query as well as a setting: it answers with the mode in
-** effect, which stays "delete" on filesystems that cannot do WAL.  Leaving
-** rollback mode needs an exclusive lock, and when other connections hold the
-** file SQLite may fail that upgrade with SQLITE_BUSY at once rather than wait
-** in the busy handler (waiting there could deadlock).  Several daemons
-** starting together on a fresh state directory hit exactly this, so the
-** waiting the busy timeout would have done is done here.
-*/
+/* Several daemons may open a fresh state directory at once: see sqlutil.c. */
 static int db_set_wal(const struct registry *reg, sqlite3 *db, char *err,
 		      size_t errlen)
 {
-	const struct timespec pause = { 0, WAL_RETRY_MS * 1000 * 1000 };
-	int rc, is_wal, i;
+	int is_wal, rc = sql_enable_wal(db, BUSY_TIMEOUT_MS, &is_wal);
 
-	for (i = 0; i < BUSY_TIMEOUT_MS / WAL_RETRY_MS; i++) {
-		rc = wal_try(db, &is_wal);
-		if ((rc & 0xff) != SQLITE_BUSY)
-			break;
-		/* An early wake-up only shortens the wait. */
-		(void)nanosleep(&pause, NULL);
-	}
 	if (rc != SQLITE_OK)
 		return db_fail(reg, db, rc, "enabling WAL", err, errlen);
 	if (!is_wal) {
@@ -395,7 +331,7 @@ static int db_connect(const struct registry *reg, int init, sqlite3 **out,
 	if (rc != SQLITE_OK) {
 		set_err(err, errlen, "cannot open %s: %s", path,
 			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		rc = sqlite_to_errno(rc);
+		rc = sql_errno(rc);
 		goto fail;
 	}
 	rc = sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
@@ -588,7 +524,7 @@ static int read_row(sqlite3 *db, const char *name, struct ws_mount *m)
 	rc = sqlite3_prepare_v2(db, SELECT_MOUNTS " WHERE name = ?1", -1, &st,
 				NULL);
 	if (rc != SQLITE_OK)
-		return sqlite_to_errno(rc);
+		return sql_errno(rc);
 	rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
@@ -599,7 +535,7 @@ static int read_row(sqlite3 *db, const char *name, struct ws_mount *m)
 	} else if (rc == SQLITE_DONE) {
 		rc = 0;
 	} else {
-		rc = sqlite_to_errno(rc);
+		rc = sql_errno(rc);
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -636,7 +572,7 @@ static int list_rows(sqlite3 *db, struct ws_mount **out, size_t *n)
 	rc = sqlite3_prepare_v2(db, SELECT_MOUNTS " ORDER BY name", -1, &st,
 				NULL);
 	if (rc != SQLITE_OK)
-		return sqlite_to_errno(rc);
+		return sql_errno(rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cnt == cap &&
 		    (rc = grow_array((void **)&arr, &cap, sizeof(*arr), 8)) < 0)
@@ -647,7 +583,7 @@ static int list_rows(sqlite3 *db, struct ws_mount **out, size_t *n)
 		cnt++;
 	}
 	if (rc != SQLITE_DONE) {
-		rc = sqlite_to_errno(rc);
+		rc = sql_errno(rc);
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -736,7 +672,7 @@ static int delete_row(const struct registry *reg, const char *name)
 		sqlite3_finalize(st);
 	}
 	db_close(db);
-	return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+	return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
 /* Non-blocking exclusive flock, retried briefly so that a concurrent
