@@ -24,6 +24,7 @@
 ** long enough to ride out a large export's checkpoint.
 */
 #include "store.h"
+#include "grow.h"
 #include "sqlutil.h"
 
 #include "checkpoint.h"
@@ -455,15 +456,10 @@ static int batch_tail(struct audit_store *s, const char *ws,
 			return 0;
 		}
 	}
-	if (s->ntails == s->tails_cap) {
-		size_t cap = s->tails_cap ? 2 * s->tails_cap : 8;
-
-		t = realloc(s->tails, cap * sizeof(*t));
-		if (t == NULL)
-			return SQLITE_NOMEM;
-		s->tails = t;
-		s->tails_cap = cap;
-	}
+	if (s->ntails == s->tails_cap &&
+	    grow_array((void **)&s->tails, &s->tails_cap, sizeof(*s->tails),
+		       8) < 0)
+		return SQLITE_NOMEM;
 	t = &s->tails[s->ntails];
 	t->ws = ws;
 	rc = read_tail(s, ws, &t->seq, t->head);

@@ -28,6 +28,7 @@
 ** verification failure naming the line, never a crash.
 */
 #include "verify.h"
+#include "grow.h"
 #include "sqlutil.h"
 
 #include "checkpoint.h"
@@ -90,15 +91,9 @@ static int vchain_add_cp(struct vchain *c, int64_t size, const char *note)
 {
 	struct vcp *p;
 
-	if (c->ncps == c->cps_cap) {
-		size_t cap = c->cps_cap ? 2 * c->cps_cap : 16;
-
-		p = realloc(c->cps, cap * sizeof(*p));
-		if (p == NULL)
-			return -ENOMEM;
-		c->cps = p;
-		c->cps_cap = cap;
-	}
+	if (c->ncps == c->cps_cap &&
+	    grow_array((void **)&c->cps, &c->cps_cap, sizeof(*c->cps), 16) < 0)
+		return -ENOMEM;
 	p = &c->cps[c->ncps];
 	p->size = size;
 	p->note = strdup(note);
@@ -739,15 +734,10 @@ static struct vchain *chain_for(struct bsource *b, const char *ws)
 		if (strcmp(b->chains[i].ws, ws) == 0)
 			return &b->chains[i];
 	}
-	if (b->nchains == b->chains_cap) {
-		size_t cap = b->chains_cap ? 2 * b->chains_cap : 8;
-
-		c = realloc(b->chains, cap * sizeof(*c));
-		if (c == NULL)
-			return NULL;
-		b->chains = c;
-		b->chains_cap = cap;
-	}
+	if (b->nchains == b->chains_cap &&
+	    grow_array((void **)&b->chains, &b->chains_cap, sizeof(*b->chains),
+		       8) < 0)
+		return NULL;
 	c = &b->chains[b->nchains];
 	memset(c, 0, sizeof(*c));
 	c->ws = strdup(ws);
@@ -882,22 +872,15 @@ static void take_cps(struct bsource *b, const char *ws, struct vchain *c)
 
 static int mark_seen(struct bsource *b, const char *ws, size_t line)
 {
-	char **p;
 	size_t i;
 
 	for (i = 0; i < b->nseen; i++) {
 		if (strcmp(b->seen[i], ws) == 0)
 			return bad(b, line, "chain '%s' starts twice", ws);
 	}
-	if (b->nseen == b->seen_cap) {
-		size_t cap = b->seen_cap ? 2 * b->seen_cap : 8;
-
-		p = realloc(b->seen, cap * sizeof(*p));
-		if (p == NULL)
-			return -ENOMEM;
-		b->seen = p;
-		b->seen_cap = cap;
-	}
+	if (b->nseen == b->seen_cap &&
+	    grow_array((void **)&b->seen, &b->seen_cap, sizeof(*b->seen), 8) < 0)
+		return -ENOMEM;
 	b->seen[b->nseen] = strdup(ws);
 	if (b->seen[b->nseen] == NULL)
 		return -ENOMEM;

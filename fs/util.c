@@ -173,15 +173,3 @@ void set_err(char *err, size_t errlen, const char *fmt, ...)
 	set_verr(err, errlen, fmt, ap);
 	va_end(ap);
 }
-
-int grow_array(void **v, size_t *cap, size_t elem, size_t first)
-{
-	size_t ncap = *cap ? *cap * 2 : first;
-	void *nv = reallocarray(*v, ncap, elem);
-
-	if (nv == NULL)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}

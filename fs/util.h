@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stddef.h>
 
+#include "grow.h"
+
 /* A workspace name is 1..64 bytes of [A-Za-z0-9._-], not starting with '.'
 ** or '-': it becomes a file name under the state directory. */
 int ws_name_valid(const char *name);
@@ -28,8 +30,5 @@ void set_err(char *err, size_t errlen, const char *fmt, ...)
 void set_verr(char *err, size_t errlen, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
-/* Doubles the capacity *CAP of the array *V of ELEM-byte items (to FIRST
-** when empty). Returns 0, or -ENOMEM with *V untouched. */
-int grow_array(void **v, size_t *cap, size_t elem, size_t first);
 
 #endif

@@ -10,6 +10,7 @@
 ** the beginning of every chain.
 */
 #include "audit_cursor.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,15 +61,9 @@ int audit_cursor_set(struct audit_cursor *c, const char *ws, int64_t seq)
 		e->seq = seq;
 		return 0;
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 8;
-
-		e = realloc(c->e, cap * sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		c->e = e;
-		c->cap = cap;
-	}
+	if (c->n == c->cap &&
+	    grow_array((void **)&c->e, &c->cap, sizeof(*c->e), 8) < 0)
+		return -ENOMEM;
 	c->e[c->n].ws = strdup(ws);
 	if (c->e[c->n].ws == NULL)
 		return -ENOMEM;

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "audit_cmds.h"
+#include "grow.h"
 #include "store.h"
 
 #define ERR_LEN (PATH_MAX + 256)
@@ -256,7 +257,6 @@ static int take_below(struct replay *r, const char *dir, struct moved **out,
 {
 	size_t len = strlen(dir), i, cap = 0;
 	struct node **p, *n;
-	struct moved *v;
 
 	*out = NULL;
 	*nout = 0;
@@ -268,13 +268,9 @@ static int take_below(struct replay *r, const char *dir, struct moved **out,
 				p = &n->next;
 				continue;
 			}
-			if (*nout == cap) {
-				cap = cap ? 2 * cap : 16;
-				v = realloc(*out, cap * sizeof(*v));
-				if (v == NULL)
-					return -ENOMEM;
-				*out = v;
-			}
+			if (*nout == cap &&
+			    grow_array((void **)out, &cap, sizeof(**out), 16) < 0)
+				return -ENOMEM;
 			*p = n->next;
 			r->files.n--;
 			/* The key, cut to what follows DIR, is the suffix. */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "append.h"
+#include "grow.h"
 #include "audit_cmds.h"
 #include "jsonl.h"
 #include "keys.h"
@@ -65,17 +66,9 @@ static int db_fail(struct export *x)
 static int add_range(struct export *x, const char *ws, int64_t first,
 		     int64_t last)
 {
-	struct range *r;
-
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 8;
-
-		r = realloc(x->r, cap * sizeof(*r));
-		if (r == NULL)
-			return audit_cmd_fail(x->a, ENOMEM, "out of memory");
-		x->r = r;
-		x->cap = cap;
-	}
+	if (x->n == x->cap &&
+	    grow_array((void **)&x->r, &x->cap, sizeof(*x->r), 8) < 0)
+		return audit_cmd_fail(x->a, ENOMEM, "out of memory");
 	x->r[x->n].ws = strdup(ws);
 	if (x->r[x->n].ws == NULL)
 		return audit_cmd_fail(x->a, ENOMEM, "out of memory");

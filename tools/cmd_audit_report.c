@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "audit_cmds.h"
+#include "grow.h"
 #include "store.h"
 
 #define ERR_LEN (PATH_MAX + 256)
@@ -61,7 +62,6 @@ struct report {
 
 static int counts_add(struct counts *c, const char *name, int64_t n)
 {
-	struct count *v;
 	size_t i;
 
 	for (i = 0; i < c->n; i++) {
@@ -70,15 +70,9 @@ static int counts_add(struct counts *c, const char *name, int64_t n)
 			return 0;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 16;
-
-		v = realloc(c->v, cap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (c->n == c->cap &&
+	    grow_array((void **)&c->v, &c->cap, sizeof(*c->v), 16) < 0)
+		return -ENOMEM;
 	c->v[c->n].name = strdup(name);
 	if (c->v[c->n].name == NULL)
 		return -ENOMEM;
@@ -115,15 +109,9 @@ static struct chain_report *chain_of(struct report *rep, const char *ws)
 
 	if (rep->n > 0 && strcmp(rep->c[rep->n - 1].ws, ws) == 0)
 		return &rep->c[rep->n - 1];
-	if (rep->n == rep->cap) {
-		size_t cap = rep->cap ? 2 * rep->cap : 8;
-
-		c = realloc(rep->c, cap * sizeof(*c));
-		if (c == NULL)
-			return NULL;
-		rep->c = c;
-		rep->cap = cap;
-	}
+	if (rep->n == rep->cap &&
+	    grow_array((void **)&rep->c, &rep->cap, sizeof(*rep->c), 8) < 0)
+		return NULL;
 	c = &rep->c[rep->n];
 	memset(c, 0, sizeof(*c));
 	c->ws = strdup(ws);
