@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -36,12 +37,89 @@ static pthread_mutex_t *size_lock(const struct ws_inode *n)
 	return &size_locks[(p >> 6 ^ p >> 12) % SIZE_STRIPES];
 }
 
-/* With the lock held: N's size, learned through FD the first time. */
+/*
+** Shared directories (ARCHITECTURE.md, "Shared directories"): the growth a
+** workspace's requests cause there is charged like growth in the upper, and
+** kept apart here, so that what its requests remove there is credited only
+** up to what it was charged: deleting another workspace's file frees none
+** of this one's quota. The shared tree is the operator's, not the
+** workspace's, so the charge is handed back at unmount (account_shared_
+** unmount) and a stored ledger, like a scan, covers the upper alone.
+*/
+static _Atomic uint64_t shared_used[2];
+
+static void shared_add(int kind, uint64_t n)
+{
+	atomic_fetch_add_explicit(&shared_used[kind], n, memory_order_relaxed);
+}
+
+/* Takes up to N from the shared charge; returns what it took. */
+static uint64_t shared_take(int kind, uint64_t n)
+{
+	uint64_t cur = atomic_load_explicit(&shared_used[kind],
+					    memory_order_relaxed), take;
+
+	do {
+		take = n < cur ? n : cur;
+	} while (!atomic_compare_exchange_weak_explicit(&shared_used[kind],
+							&cur, cur - take,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	return take;
+}
+
+static int charge(const struct ws_layer *l, uint64_t bytes, uint64_t inodes)
+{
+	int r = ledger_charge(bytes, inodes);
+
+	if (r == 0 && l->shared) {
+		shared_add(QUOTA_BYTES, bytes);
+		shared_add(QUOTA_INODES, inodes);
+	}
+	return r;
+}
+
+static void force(const struct ws_layer *l, uint64_t bytes, uint64_t inodes)
+{
+	ledger_force(bytes, inodes);
+	if (l->shared) {
+		shared_add(QUOTA_BYTES, bytes);
+		shared_add(QUOTA_INODES, inodes);
+	}
+}
+
+static void release(const struct ws_layer *l, uint64_t bytes, uint64_t inodes)
+{
+	if (l->shared) {
+		bytes = shared_take(QUOTA_BYTES, bytes);
+		inodes = shared_take(QUOTA_INODES, inodes);
+	}
+	ledger_release(bytes, inodes);
+}
+
+void account_shared_usage(uint64_t *bytes, uint64_t *inodes)
+{
+	*bytes = atomic_load_explicit(&shared_used[QUOTA_BYTES],
+				      memory_order_relaxed);
+	*inodes = atomic_load_explicit(&shared_used[QUOTA_INODES],
+				       memory_order_relaxed);
+}
+
+void account_shared_unmount(void)
+{
+	uint64_t bytes = shared_take(QUOTA_BYTES, UINT64_MAX);
+
+	ledger_release(bytes, shared_take(QUOTA_INODES, UINT64_MAX));
+}
+
+/* With the lock held: N's size, learned through FD the first time. In a
+** shared directory other workspaces change files behind our back, so the
+** size is asked every time there. */
 static int known_size(struct ws_inode *n, int fd, int64_t *size)
 {
 	struct stat st;
 
-	if (n->size < 0) {
+	if (n->size < 0 || n->layer->shared) {
 		if (fstat(fd, &st) < 0)
 			return -errno;
 		n->size = st.st_size;
@@ -55,14 +133,14 @@ uint64_t account_xattr_key(const struct ws_layer *l, ino_t ino)
 	return (uint64_t)ino ^ ((uint64_t)(l && l->scratch) << 62);
 }
 
-int account_new(mode_t type)
+int account_new(const struct ws_inode *dir, mode_t type)
 {
-	return ledger_charge(charge_bytes(type, 0), 1);
+	return charge(dir->layer, charge_bytes(type, 0), 1);
 }
 
-void account_new_undo(mode_t type)
+void account_new_undo(const struct ws_inode *dir, mode_t type)
 {
-	ledger_release(charge_bytes(type, 0), 1);
+	release(dir->layer, charge_bytes(type, 0), 1);
 }
 
 /* With the lock held and G's old size known: reserves what growing to
@@ -74,7 +152,7 @@ static int reserve(struct grow *g)
 	g->reserved = 0;
 	if (charge_data(g->want) > charge_data(g->old)) {
 		g->reserved = charge_data(g->want) - charge_data(g->old);
-		r = ledger_charge(g->reserved, 0);
+		r = charge(g->n->layer, g->reserved, 0);
 		if (r) {
 			pthread_mutex_unlock(size_lock(g->n));
 			return r;
@@ -107,11 +185,11 @@ static void settle(struct grow *g, int64_t now)
 	uint64_t had = charge_data(g->old) + g->reserved, has = charge_data(now);
 
 	if (had > has)
-		ledger_release(had - has, 0);
+		release(g->n->layer, had - has, 0);
 	else if (has > had)
 		/* Cannot happen: no call grows a file past what it asked
 		** for. Charge it anyway so the ledger stays true. */
-		ledger_force(has - had, 0);
+		force(g->n->layer, has - had, 0);
 	g->n->size = now;
 	pthread_mutex_unlock(size_lock(g->n));
 }
@@ -193,6 +271,7 @@ void account_victim_probe(struct victim *v, struct ws_inode *dir, int pfd,
 	struct statx stx;
 
 	memset(v, 0, sizeof(*v));
+	v->layer = dir->layer;
 	if (statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
 		  STATX_TYPE | STATX_NLINK | STATX_INO | STATX_SIZE, &stx) < 0)
 		return;
@@ -236,7 +315,7 @@ static void victim_gone(const struct victim *v)
 		if (v->nlink > 1)
 			return;		/* other names keep the inode */
 		n = victim_node(v, &orphaned);
-		if (n) {
+		if (n && !v->layer->shared) {
 			pthread_mutex_lock(size_lock(n));
 			if (n->size < 0)
 				n->size = v->size;
@@ -246,9 +325,8 @@ static void victim_gone(const struct victim *v)
 		if (orphaned)
 			return;
 	}
-	ledger_release(charge_bytes(v->type, size) +
-		       xcharge_take(account_xattr_key(v->life.layer, v->life.ino)),
-		       1);
+	release(v->layer, charge_bytes(v->type, size) +
+		xcharge_take(account_xattr_key(v->life.layer, v->life.ino)), 1);
 }
 
 void account_victim_end(const struct victim *v, int err)
@@ -266,8 +344,8 @@ void account_orphan_closed(struct ws_inode *n)
 	pthread_mutex_lock(size_lock(n));
 	bytes = charge_data(n->size);
 	pthread_mutex_unlock(size_lock(n));
-	ledger_release(bytes + xcharge_take(account_xattr_key(n->layer, n->ino)),
-		       1);
+	release(n->layer, bytes +
+		xcharge_take(account_xattr_key(n->layer, n->ino)), 1);
 }
 
 /* The charge NAME has on PATH now, 0 if absent. PATH is the node's magic
@@ -295,7 +373,9 @@ int account_setxattr(struct ws_inode *n, const char *path, const char *name,
 	uint64_t was, is;
 	int r = 0;
 
-	if (!xattr_charged(name))
+	/* Charged per inode, which in a shared directory belongs to no
+	** workspace: there, names and values are left to the operator. */
+	if (!xattr_charged(name) || n->layer->shared)
 		return setxattr(path, name, value, size, flags) < 0 ? -errno : 0;
 	xcharge_lock();
 	was = xattr_now(path, name);
@@ -320,7 +400,7 @@ int account_removexattr(struct ws_inode *n, const char *path, const char *name)
 	uint64_t was;
 	int r = 0;
 
-	if (!xattr_charged(name))
+	if (!xattr_charged(name) || n->layer->shared)
 		return removexattr(path, name) < 0 ? -errno : 0;
 	xcharge_lock();
 	was = xattr_now(path, name);

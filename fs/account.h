@@ -36,9 +36,16 @@ struct grow {
 ** upper's key is the inode number itself, as the scan and state.db use. */
 uint64_t account_xattr_key(const struct ws_layer *l, ino_t ino);
 
-/* Before creating an inode of TYPE; account_new_undo if the syscall fails. */
-int account_new(mode_t type);
-void account_new_undo(mode_t type);
+/* Before creating an inode of TYPE in DIR; account_new_undo if the
+** syscall fails. */
+int account_new(const struct ws_inode *dir, mode_t type);
+void account_new_undo(const struct ws_inode *dir, mode_t type);
+
+/* What this workspace's requests have added to shared directories since
+** the mount, net of what they removed there (never below zero). */
+void account_shared_usage(uint64_t *bytes, uint64_t *inodes);
+/* At unmount, before the ledger is saved: gives the shared charge back. */
+void account_shared_unmount(void);
 
 /* Before a write of LEN bytes at OFF (or at end of file if APPEND) through
 ** FD. Returns 0 with the size lock held, or -EDQUOT/-ENOSPC/-errno. */
@@ -61,6 +68,7 @@ int account_fallocate_begin(struct grow *g, struct ws_inode *n, int fd,
 
 /* An entry about to lose a link (unlink, rmdir, rename's target). */
 struct victim {
+	const struct ws_layer *layer;	/* the directory's */
 	int exists;
 	mode_t type;
 	nlink_t nlink;

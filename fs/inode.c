@@ -639,8 +639,8 @@ static void fill_entry(struct fuse_entry_param *e, struct ws_inode *n,
 	e->ino = (uintptr_t)n;
 	e->attr = *st;
 	e->attr.st_ino = n->shown_ino;
-	e->attr_timeout = ws_attr_timeout;
-	e->entry_timeout = ws_entry_timeout;
+	e->attr_timeout = ws_attr_timeout_of(n);
+	e->entry_timeout = ws_entry_timeout_of(n);
 }
 
 /* A graft's root answers for the directory it covers, as a bind mount's

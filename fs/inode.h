@@ -36,6 +36,7 @@
 
 struct ws_inode;
 struct ws_union;
+struct lock_node;
 
 /* A backing tree the workspace shows: the upper (index 0), or a tree
 ** grafted onto a directory of the upper, the way a bind mount covers its
@@ -46,6 +47,7 @@ struct ws_layer {
 	int writable;
 	int scratch;			/* ephemeral: wiped when the mount ends */
 	int cow;			/* a base tree merged under the upper */
+	int shared;			/* several workspaces write it: short caches */
 	int handles;			/* 0: its nodes pin a descriptor each */
 	int mount_fd;			/* O_RDONLY on its root, for open_by_handle_at */
 	dev_t dev;
@@ -72,6 +74,7 @@ struct ws_inode {
 	int orphan;			/* unlinked while open; charge freed at last close */
 	int gone;			/* its last link was removed through us */
 	int permanent;			/* a layer root: never forgotten */
+	struct lock_node *locks;	/* advisory locks on it (lock_table.c), or NULL */
 	int64_t size;			/* regular files: tracked size, -1 unknown (account.c) */
 	struct ws_union *un;		/* in a cow union: union.h; set once */
 	ino_t shown_ino;		/* st_ino the agent sees; kept by copy-up */
@@ -237,5 +240,20 @@ size_t itab_fd_cap(void);
 /* Entry and attribute timeouts handed to the kernel. */
 extern double ws_entry_timeout;
 extern double ws_attr_timeout;
+
+/* A shared directory is changed by other workspaces and the host behind
+** this daemon's back, so the kernel may trust what it cached of it only
+** briefly: another agent's change shows within this many seconds. */
+#define WS_SHARED_TIMEOUT 0.5
+
+static inline double ws_attr_timeout_of(const struct ws_inode *n)
+{
+	return n->layer->shared ? WS_SHARED_TIMEOUT : ws_attr_timeout;
+}
+
+static inline double ws_entry_timeout_of(const struct ws_inode *n)
+{
+	return n->layer->shared ? WS_SHARED_TIMEOUT : ws_entry_timeout;
+}
 
 #endif

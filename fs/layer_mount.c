@@ -299,6 +299,7 @@ static int graft_one(size_t i, const struct layer_spec *s)
 		return -1;
 	}
 	LM.grafts[i]->scratch = s->mode == LAYER_EPHEMERAL;
+	LM.grafts[i]->shared = s->mode == LAYER_SHARED;
 	LM.grafts[i]->target = s->target;
 	return 0;
 }

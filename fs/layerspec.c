@@ -290,6 +290,8 @@ const char *layer_mode_name(enum layer_mode mode)
 		return "cow";
 	case LAYER_EPHEMERAL:
 		return "ephemeral";
+	case LAYER_SHARED:
+		return "shared";
 	}
 	return "?";
 }
@@ -298,7 +300,7 @@ const char *layer_mode_name(enum layer_mode mode)
 static int mode_from_name(const char *name, enum layer_mode *mode)
 {
 	static const enum layer_mode all[] = {
-		LAYER_RO, LAYER_COW, LAYER_EPHEMERAL,
+		LAYER_RO, LAYER_COW, LAYER_EPHEMERAL, LAYER_SHARED,
 	};
 	size_t i;
 
@@ -322,6 +324,10 @@ static int parse_mode(const struct pctx *c, const char *name,
 	if (*mode == LAYER_EPHEMERAL)
 		return bad(c, "mode '%s' is not accepted here; use ro or cow "
 			   "(an ephemeral target is given as ephemeral=TARGET)",
+			   name);
+	if (*mode == LAYER_SHARED)
+		return bad(c, "mode '%s' is not accepted here; use ro or cow "
+			   "(a shared directory is given as shared=SOURCE:TARGET)",
 			   name);
 	return 0;
 }
@@ -402,6 +408,36 @@ int layer_spec_parse(const char *text, struct layer_spec *out, char *err,
 	return 0;
 }
 
+int layer_spec_parse_shared(const char *text, struct layer_spec *out,
+			    char *err, size_t errlen)
+{
+	struct pctx c = { "shared", text ? text : "", err, errlen };
+	struct layer_spec s = { LAYER_SHARED, NULL, NULL };
+	struct fields f;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (strchr(c.text, ':') != strrchr(c.text, ':'))
+		return bad(&c, "too many ':'; the form is SOURCE:TARGET and "
+			   "paths with ':' cannot be shared");
+	rc = split_fields(&c, &f);
+	if (rc == 0 && f.source[0] == '\0')
+		rc = bad(&c, "empty source");
+	if (rc == 0 && f.target[0] == '\0')
+		rc = bad(&c, "empty target");
+	if (rc == 0)
+		rc = parse_target(&c, f.target, &s.target);
+	if (rc == 0)
+		rc = source_resolve(&c, f.source, &s.source);
+	fields_free(&f);
+	if (rc < 0) {
+		layer_spec_free(&s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
 int layer_spec_parse_ephemeral(const char *text, struct layer_spec *out,
 			       char *err, size_t errlen)
 {
@@ -445,7 +481,7 @@ void layer_stack_free(struct layer_spec *v, size_t n)
 static int spec_is_sound(const struct layer_spec *s)
 {
 	if (s->mode != LAYER_RO && s->mode != LAYER_COW &&
-	    s->mode != LAYER_EPHEMERAL)
+	    s->mode != LAYER_EPHEMERAL && s->mode != LAYER_SHARED)
 		return 0;
 	if (!target_is_normal(s->target))
 		return 0;
@@ -469,6 +505,12 @@ static int check_one(const struct layer_spec *s, size_t i, char *err,
 		say(err, errlen, "ro layer '%s' cannot be at '/': an ro "
 		    "workspace root could not hold the upper; use cow for a "
 		    "base tree under the whole workspace", clip(s->source, &q));
+		return -1;
+	}
+	if (s->mode == LAYER_SHARED && is_root(s->target)) {
+		say(err, errlen, "shared directory '%s' cannot be at '/': the "
+		    "workspace root holds the upper; give a target such as "
+		    "/shared", clip(s->source, &q));
 		return -1;
 	}
 	return 0;

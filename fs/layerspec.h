@@ -23,6 +23,7 @@ enum layer_mode {
 	LAYER_RO,		/* read-only input: every change is EROFS */
 	LAYER_COW,		/* base tree under the upper, copied up on change */
 	LAYER_EPHEMERAL,	/* scratch under the state dir, wiped at unmount */
+	LAYER_SHARED,		/* read-write, mounted by several workspaces at once */
 };
 
 struct layer_spec {
@@ -49,9 +50,15 @@ int layer_spec_parse(const char *text, struct layer_spec *out, char *err,
 int layer_spec_parse_ephemeral(const char *text, struct layer_spec *out,
 			       char *err, size_t errlen);
 
+/* Parses one -o shared=TEXT value ("SOURCE:TARGET"): a directory that
+** several workspaces mount read-write at once. As for layers, SOURCE must
+** be a directory and TARGET may not be "/". */
+int layer_spec_parse_shared(const char *text, struct layer_spec *out,
+			    char *err, size_t errlen);
+
 /* Checks a whole stack, in the order given, against each other and against
 ** the upper directory UPPER (NULL when the upper is itself ephemeral):
-**  - an ro target may not be "/";
+**  - an ro or shared target may not be "/";
 **  - two targets may not be equal or nested, except that several cow
 **    layers may share one target;
 **  - only one ephemeral "/" and then no upper, and no other layer at "/"

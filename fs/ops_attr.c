@@ -45,7 +45,7 @@ static void ws_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (err)
 		reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st, ws_attr_timeout);
+		fuse_reply_attr(req, &st, ws_attr_timeout_of(inode_of(ino)));
 }
 
 static int set_mode(int fd, int ofd, mode_t mode)
@@ -208,7 +208,7 @@ static void ws_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (err)
 		reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st, ws_attr_timeout);
+		fuse_reply_attr(req, &st, ws_attr_timeout_of(n));
 }
 
 static void ws_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -97,8 +97,9 @@ static void ws_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	fi->keep_cache = 1;
-	fi->cache_readdir = 1;
+	/* A shared directory is listed afresh at each opendir. */
+	fi->keep_cache = !n->layer->shared;
+	fi->cache_readdir = !n->layer->shared;
 	inode_pin(n);
 	stats_gauge(&ws_stats.open_dirs, 1);
 	if (fuse_reply_open(req, fi) != 0) {

@@ -38,7 +38,7 @@ static void ws_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* A cached negative entry saves the lookup storms of compilers
 		** and shells; every creation goes through us and replaces it. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = ws_entry_timeout;
+		e.entry_timeout = ws_entry_timeout_of(inode_of(parent));
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -85,18 +85,18 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = ws_deny_change(dir);
 	if (r)
 		return r;
-	r = account_new(type);
+	r = account_new(dir, type);
 	if (r)
 		return r;
 	pfd = inode_fd(dir);
 	if (pfd < 0) {
-		account_new_undo(type);
+		account_new_undo(dir, type);
 		return pfd;
 	}
 	r = union_clear_whiteout(dir, pfd, name, &hid);
 	if (r) {
 		inode_fd_put(dir);
-		account_new_undo(type);
+		account_new_undo(dir, type);
 		return r;
 	}
 	cred_enter(req, &saved);
@@ -122,7 +122,7 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		(void)union_whiteout(dir, pfd, name);
 	inode_fd_put(dir);
 	if (r) {
-		account_new_undo(type);
+		account_new_undo(dir, type);
 		return r;
 	}
 	return inode_lookup(dir, name, e);

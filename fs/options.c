@@ -29,7 +29,7 @@
 
 enum {
 	KEY_NONOPT_, KEY_RO, KEY_SUIDDEV, KEY_ACL, KEY_WRITEBACK, KEY_HELP, KEY_VERSION, KEY_DEFPERM,
-	KEY_RESCAN, KEY_LAYER, KEY_EPHEMERAL, KEY_EPHEMERAL_AT,
+	KEY_RESCAN, KEY_LAYER, KEY_EPHEMERAL, KEY_EPHEMERAL_AT, KEY_SHARED,
 };
 
 /* The quota options, kept as text until parse_quota() checks them. */
@@ -74,6 +74,7 @@ static const struct fuse_opt ws_opt_spec[] = {
 	FUSE_OPT_KEY("layer=", KEY_LAYER),
 	FUSE_OPT_KEY("ephemeral", KEY_EPHEMERAL),
 	FUSE_OPT_KEY("ephemeral=", KEY_EPHEMERAL_AT),
+	FUSE_OPT_KEY("shared=", KEY_SHARED),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("suid", KEY_SUIDDEV),
 	FUSE_OPT_KEY("dev", KEY_SUIDDEV),
@@ -134,6 +135,7 @@ static int parse_key(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_LAYER:
 	case KEY_EPHEMERAL:
 	case KEY_EPHEMERAL_AT:
+	case KEY_SHARED:
 		return add_layer(ps, key, arg);
 	case KEY_HELP:
 		ps->o.show_help = 1;
@@ -171,6 +173,8 @@ void options_usage(const char *prog)
 	       "                       (repeatable; kept with the workspace)\n"
 	       "    -o ephemeral=TARGET  scratch at TARGET, wiped when the mount ends\n"
 	       "    -o ephemeral       the whole workspace is scratch (no upper=)\n"
+	       "    -o shared=SOURCE:TARGET  directory SOURCE read-write at TARGET, for\n"
+	       "                       several workspaces at once (repeatable)\n"
 	       "    -o audit=off|meta|full     what the audit log records (default meta)\n"
 	       "    -o audit_sync=normal|full  full: each operation waits for its record's\n"
 	       "                               commit (synchronous=FULL)\n"
@@ -351,6 +355,9 @@ static int add_layer(struct parse_state *ps, int key, const char *arg)
 	if (key == KEY_LAYER)
 		r = layer_spec_parse(arg + strlen("layer="), &spec, err,
 				     sizeof(err));
+	else if (key == KEY_SHARED)
+		r = layer_spec_parse_shared(arg + strlen("shared="), &spec, err,
+					    sizeof(err));
 	else
 		r = layer_spec_parse_ephemeral(key == KEY_EPHEMERAL ? NULL :
 					       arg + strlen("ephemeral="),
