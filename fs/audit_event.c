@@ -90,6 +90,8 @@ static const char *layer_kind(const struct ws_layer *l)
 		return "ephemeral";
 	if (l->cow)
 		return "cow";
+	if (l->shared)
+		return "shared";
 	if (!l->writable)
 		return "ro";
 	return "upper";
@@ -256,6 +258,11 @@ static void path_of_node(struct ws_inode *n, char *buf, size_t len)
 	path_of_fd(n, fd, buf, len);
 	inode_fd_put(n);
 	path_remember(n, gen, buf);
+}
+
+void audit_path_of(struct ws_inode *n, char *buf, size_t len)
+{
+	path_of_node(n, buf, len);
 }
 
 /* N's path, through FD (a descriptor on N the caller holds, or -1). */
@@ -801,10 +808,7 @@ int audit_events_start(const struct ws_options *opt)
 	char err[512], detail[4096];
 	int r;
 
-	if (opt->audit_level == AUDIT_OFF)
-		return 0;
-	A.host = audit_hostname();
-	A.ws = opt->name;
+	/* Paths are learned whatever the level: `wsctl locks` shows them. */
 	for (unsigned int i = 0; i < itab_layer_count(); i++) {
 		r = learn_layer(i);
 		if (r < 0) {
@@ -814,6 +818,10 @@ int audit_events_start(const struct ws_options *opt)
 		}
 		A.nlayers = i + 1;
 	}
+	if (opt->audit_level == AUDIT_OFF)
+		return 0;
+	A.host = audit_hostname();
+	A.ws = opt->name;
 	if (setup_handles() < 0) {
 		fprintf(stderr, "wsfs: audit: out of memory\n");
 		free_layers();
@@ -854,8 +862,10 @@ void audit_events_unmount(const char *how)
 
 void audit_events_stop(void)
 {
-	if (audit_level == AUDIT_OFF)
+	if (audit_level == AUDIT_OFF) {
+		free_layers();
 		return;
+	}
 	daemon_event("audit-stop", "", 0, NULL);
 	audit_level = AUDIT_OFF;
 	audit_writer_stop();

@@ -97,6 +97,9 @@ static inline int audit_denial(int err)
 /* Opens: the handle's record is kept (by backing descriptor FD) until its
 ** release, which records what went through it. CREATED: made by this open
 ** (create). Called on failures too (FD < 0) to record the denial. */
+/* N's path in the workspace, layer targets included ("?" if unknown). */
+void audit_path_of(struct ws_inode *n, char *buf, size_t len);
+
 int audit_open(fuse_req_t req, struct ws_inode *n, int fd, int flags,
 		int err);
 int audit_created(fuse_req_t req, struct ws_inode *dir, const char *name,

@@ -24,7 +24,10 @@
 */
 #include "audit_event.h"
 #include "cred.h"
+#include "account.h"
 #include "ctl_server.h"
+#include "lock_table.h"
+#include "lock_wait.h"
 #include "daemon.h"
 #include "inode.h"
 #include "layer_mount.h"
@@ -35,6 +38,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -177,6 +181,8 @@ static double seconds_since(const struct timespec *t0)
 
 static void write_status(struct ws_daemon *d, FILE *out)
 {
+	uint64_t held, waiting;
+
 	fprintf(out, "name %s\n", d->opt->name);
 	fprintf(out, "mountpoint %s\n", d->opt->mountpoint);
 	fprintf(out, "upper %s\n", d->opt->upper);
@@ -188,6 +194,12 @@ static void write_status(struct ws_daemon *d, FILE *out)
 	fprintf(out, "cached_inodes %zu\n", itab_count());
 	fprintf(out, "cached_fds %zu\n", itab_cached_fds());
 	fprintf(out, "fd_cache_limit %zu\n", itab_fd_cap());
+	locks_counts(&held, &waiting);
+	fprintf(out, "locks.held %" PRIu64 "\n", held);
+	fprintf(out, "locks.waiting %" PRIu64 "\n", waiting);
+	account_shared_usage(&held, &waiting);
+	fprintf(out, "shared.bytes %" PRIu64 "\n", held);
+	fprintf(out, "shared.inodes %" PRIu64 "\n", waiting);
 	lmount_status(out);
 	fprintf(out, "audit.level %s\n", d->opt->audit_level == AUDIT_FULL ? "full" :
 		d->opt->audit_level == AUDIT_META ? "meta" : "off");
@@ -225,6 +237,10 @@ static int handle_request(const char *request, FILE *out, char *errmsg,
 	}
 	if (strcmp(request, "quota") == 0)
 		return qmount_ctl_show(out);
+	if (strcmp(request, "locks") == 0) {
+		locks_write_kv(out);
+		return 0;
+	}
 	if (strncmp(request, "quota-set ", 10) == 0)
 		return quota_set(request + 10, out, errmsg, errlen);
 	snprintf(errmsg, errlen, "unknown command '%.64s'", request);
@@ -525,13 +541,18 @@ static void teardown(struct ws_daemon *d)
 	if (d->ctl)
 		ctl_server_stop(d->ctl);
 	if (d->se) {
+		/* Waits reply through the session: end them while it lives. */
+		lock_wait_shutdown();
 		ws_session = NULL;
 		if (d->mounted)
 			fuse_session_unmount(d->se);
 		stop_signal_thread(d);
 		fuse_session_destroy(d->se);
 	}
+	locks_table_clear();
 	lmount_stop(d->quota_started);
+	if (d->quota_started)
+		account_shared_unmount();
 	if (d->quota_started)
 		qmount_stop(__atomic_load_n(&ws_stats.open_files, __ATOMIC_RELAXED));
 	if (d->audit_started)

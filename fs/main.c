@@ -24,8 +24,9 @@ const struct ws_options *ws_opt;
 **   quota can refuse the very call that crosses it; with it the kernel
 **   buffers writes and sends them later, in pages, which is much faster for
 **   small writes but moves write errors to fsync/close;
-** - no lock capabilities yet: the kernel keeps handling fcntl/flock locks
-**   locally until wsfs implements them;
+** - fcntl and flock locks come to the daemon, which takes them on the
+**   backing files (lock_table.h): kept in the kernel, they would exclude
+**   nobody outside this one mount;
 ** - splice for large read replies (ops_file.c copies small ones), not for
 **   write requests: libfuse would splice every request into a pipe first,
 **   which costs more than it saves for the small requests that dominate;
@@ -37,7 +38,6 @@ static void ws_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
-			FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS |
 			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_POSIX_ACL |
 			FUSE_CAP_DONT_MASK | FUSE_CAP_HANDLE_KILLPRIV |
 			FUSE_CAP_AUTO_INVAL_DATA);
@@ -45,7 +45,8 @@ static void ws_init(void *userdata, struct fuse_conn_info *conn)
 		(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 		 FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
 		 FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_CACHE_SYMLINKS |
-		 FUSE_CAP_ASYNC_DIO | FUSE_CAP_ATOMIC_O_TRUNC);
+		 FUSE_CAP_ASYNC_DIO | FUSE_CAP_ATOMIC_O_TRUNC |
+		 FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	if (ws_opt->acl) {
 		const unsigned int acl = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 
@@ -107,6 +108,7 @@ int main(int argc, char *argv[])
 	ops_xattr_register(&ops);
 	ops_file_register(&ops);
 	ops_dir_register(&ops);
+	ops_lock_register(&ops);
 	status = daemon_run(&opt, &args, &ops);
 	fuse_opt_free_args(&args);
 	options_free(&opt);

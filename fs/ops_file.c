@@ -9,9 +9,11 @@
 ** are not copied through the daemon's memory.
 **
 ** The kernel's page cache is kept across opens (keep_cache) because all
-** changes to the upper go through this daemon; FLUSH is skipped (noflush)
-** because a close has nothing to write back: the writeback cache is off so
-** that the quota can fail the very write() that crosses it.
+** changes to the upper go through this daemon (shared directories are the
+** exception); FLUSH is skipped (noflush) because a close has nothing to
+** write back, the writeback cache being off so that the quota can fail the
+** very write() that crosses it, unless the file may hold locks, which a
+** close must drop.
 **
 ** Every call that can change a file's size reserves the growth first and
 ** settles after (account.h). fi->fh carries the descriptor in its low 32
@@ -20,6 +22,7 @@
 */
 #include "account.h"
 #include "cred.h"
+#include "lock_table.h"
 #include "setid.h"
 #include "union.h"
 #include "audit_event.h"
@@ -54,10 +57,12 @@ static int wants_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
-static void set_open_flags(struct fuse_file_info *fi)
+/* A shared file's cached pages are dropped at each open (close-to-open
+** consistency, as NFS gives): another workspace may have written it. */
+static void set_open_flags(struct fuse_file_info *fi, const struct ws_inode *n)
 {
-	fi->keep_cache = 1;
-	fi->noflush = 1;
+	fi->keep_cache = !n->layer->shared;
+	fi->noflush = !locks_want_flush(n);
 }
 
 static int opened(struct ws_inode *n)
@@ -152,18 +157,18 @@ static int create_open(fuse_req_t req, struct ws_inode *dir, const char *name,
 	if (!err)
 		err = ws_deny_change(dir);
 	if (!err)
-		err = account_new(S_IFREG);
+		err = account_new(dir, S_IFREG);
 	if (err)
 		return err;
 	pfd = inode_fd(dir);
 	if (pfd < 0) {
-		account_new_undo(S_IFREG);
+		account_new_undo(dir, S_IFREG);
 		return pfd;
 	}
 	err = union_clear_whiteout(dir, pfd, name, &hid);
 	if (err) {
 		inode_fd_put(dir);
-		account_new_undo(S_IFREG);
+		account_new_undo(dir, S_IFREG);
 		return err;
 	}
 	cred_enter(req, &saved);
@@ -174,7 +179,7 @@ static int create_open(fuse_req_t req, struct ws_inode *dir, const char *name,
 		(void)union_whiteout(dir, pfd, name);
 	inode_fd_put(dir);
 	if (!*created)
-		account_new_undo(S_IFREG);
+		account_new_undo(dir, S_IFREG);
 	if (fd < 0)
 		return fd;
 	err = inode_lookup_fd(dir, fd, e);
@@ -225,7 +230,7 @@ static void ws_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	n = inode_of(e.ino);
 	fi->fh = fh_make(fd, fi->flags);
-	set_open_flags(fi);
+	set_open_flags(fi, n);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		/* The caller is gone: nobody will release or forget this. */
 		audit_release(n, fd);
@@ -294,7 +299,7 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = fh_make(fd, fi->flags);
 	if (n->layer->cow)
 		fi->fh |= FH_LOWER;
-	set_open_flags(fi);
+	set_open_flags(fi, n);
 	if (fuse_reply_open(req, fi) != 0) {
 		audit_release(n, fd);
 		close(fd);
@@ -305,17 +310,19 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void ws_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	op_note(req, OP_RELEASE);
+	locks_handle_closed(inode_of(ino), fh_fd(fi));
 	audit_release(inode_of(ino), fh_fd(fi));
 	close(fh_fd(fi));
 	closed(inode_of(ino));
 	fuse_reply_err(req, 0);
 }
 
+/* Only files that may hold locks get FLUSH (locks_want_flush): closing
+** any descriptor of a file drops its owner's fcntl locks on it. */
 static void ws_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	op_note(req, OP_FLUSH);
-	(void)ino;
-	(void)fi;
+	locks_owner_closed(inode_of(ino), fi->lock_owner);
 	fuse_reply_err(req, 0);
 }
 

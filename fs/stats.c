@@ -50,10 +50,13 @@ static const char *const op_names[OP__COUNT] = {
 	[OP_FALLOCATE] = "fallocate",
 	[OP_LSEEK] = "lseek",
 	[OP_COPY_FILE_RANGE] = "copy_file_range",
+	[OP_GETLK] = "getlk",
+	[OP_SETLK] = "setlk",
+	[OP_FLOCK] = "flock",
 };
 
 /* Catches an enum entry appended after the last named op. */
-_Static_assert(OP_COPY_FILE_RANGE + 1 == OP__COUNT,
+_Static_assert(OP_FLOCK + 1 == OP__COUNT,
 	       "every enum ws_op needs a name in op_names");
 
 const char *ws_op_name(enum ws_op op)

@@ -5,7 +5,7 @@
 ** Operations are grouped by family, one small function per operation, as in
 ** libfuse's passthrough_ll: entries (ops_entry.c), attributes (ops_attr.c),
 ** extended attributes (ops_xattr.c), files and I/O (ops_file.c) and
-** directories (ops_dir.c).  Each family fills its part of the operation
+** directories (ops_dir.c) and advisory locks (ops_lock.c).  Each family fills its part of the operation
 ** table through a *_register() function so main.c need not know them all.
 **
 ** Layer policy and quota reservation plug in between the resolve step
@@ -29,6 +29,7 @@ void ops_attr_register(struct fuse_lowlevel_ops *ops);
 void ops_xattr_register(struct fuse_lowlevel_ops *ops);
 void ops_file_register(struct fuse_lowlevel_ops *ops);
 void ops_dir_register(struct fuse_lowlevel_ops *ops);
+void ops_lock_register(struct fuse_lowlevel_ops *ops);
 
 /* Replies with an error, mapping 0 / positive values defensively to EIO so a
 ** bug can never look like success. */

@@ -34,6 +34,7 @@ struct wsctl_cmd {
 int cmd_ls(const struct wsctl *ctx, int argc, char **argv);
 int cmd_status(const struct wsctl *ctx, int argc, char **argv);
 int cmd_quota(const struct wsctl *ctx, int argc, char **argv);
+int cmd_locks(const struct wsctl *ctx, int argc, char **argv);
 int cmd_help(const struct wsctl *ctx, int argc, char **argv);
 
 /* The text of `wsctl help quota`, kept next to the code it describes. */

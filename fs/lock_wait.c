@@ -1,0 +1,226 @@
+/*
+** Lock waits on threads of their own (design in lock_wait.h).
+**
+** Each wait is a detached thread with a small stack. Threads inherit the
+** signal mask of the libfuse worker that starts them, which blocks every
+** signal, so a waiting thread unblocks WAKE_SIGNAL for itself first.
+*/
+#include "lock_wait.h"
+
+#include "lockset.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#define WAKE_SIGNAL SIGUSR2
+/* How often an interrupted wait's thread is signalled again. */
+#define RESEND_NS (10 * 1000 * 1000)
+#define WAIT_STACK (256 * 1024)
+
+struct lock_wait {
+	struct lock_wait *next;
+	fuse_req_t req;
+	struct lock_pending *p;
+	lock_wait_done_fn done;
+	pthread_t thread;
+	int started;		/* THREAD is valid */
+	int finished;		/* the blocking call has returned */
+	atomic_int cancel;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct lock_wait *active;
+	unsigned int count;
+	pthread_once_t once;
+	int handler_err;
+} W = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.once = PTHREAD_ONCE_INIT,
+};
+
+static void wake_handler(int sig)
+{
+	(void)sig;	/* only there to make the blocking call return EINTR */
+}
+
+static void install_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: the call must come back */
+	if (sigaction(WAKE_SIGNAL, &sa, NULL) < 0)
+		W.handler_err = errno;
+}
+
+static void deadline_after(struct timespec *ts, long ns)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += ns;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* With W.mu held: signals W's thread until it has left its blocking call. */
+static void cancel_locked(struct lock_wait *w)
+{
+	struct timespec ts;
+
+	atomic_store(&w->cancel, 1);
+	while (w->started && !w->finished &&
+	       !pthread_equal(w->thread, pthread_self())) {
+		pthread_kill(w->thread, WAKE_SIGNAL);
+		deadline_after(&ts, RESEND_NS);
+		pthread_cond_timedwait(&W.cond, &W.mu, &ts);
+	}
+}
+
+/* libfuse calls this (with the request's lock held) on FUSE_INTERRUPT. */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	(void)req;
+	pthread_mutex_lock(&W.mu);
+	cancel_locked(data);
+	pthread_mutex_unlock(&W.mu);
+}
+
+static int block_for_lock(struct lock_wait *w)
+{
+	const struct lock_req *r = lock_pending_req(w->p);
+	int fd = lock_pending_fd(w->p), rc;
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = (short)r->type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = r->start;
+	fl.l_len = r->end == LOCKSET_EOF ? 0 : r->end - r->start + 1;
+	for (;;) {
+		if (atomic_load(&w->cancel))
+			return -EINTR;
+		if (r->kind == LOCK_KIND_FLOCK)
+			rc = flock(fd, r->type);
+		else
+			rc = fcntl(fd, F_OFD_SETLKW, &fl);
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static void unlink_wait(struct lock_wait *w)
+{
+	struct lock_wait **q;
+
+	for (q = &W.active; *q; q = &(*q)->next)
+		if (*q == w) {
+			*q = w->next;
+			break;
+		}
+	W.count--;
+	pthread_cond_broadcast(&W.cond);
+}
+
+static void *wait_main(void *arg)
+{
+	struct lock_wait *w = arg;
+	sigset_t wake;
+	int err;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	pthread_mutex_lock(&W.mu);
+	w->thread = pthread_self();
+	w->started = 1;
+	pthread_mutex_unlock(&W.mu);
+	/* Calls on_interrupt at once if the interrupt came already. */
+	fuse_req_interrupt_func(w->req, on_interrupt, w);
+	err = block_for_lock(w);
+	pthread_mutex_lock(&W.mu);
+	w->finished = 1;
+	pthread_cond_broadcast(&W.cond);
+	pthread_mutex_unlock(&W.mu);
+	/* Takes the request's lock: a callback still running ends first. */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	w->done(w->req, w->p, err);
+	pthread_mutex_lock(&W.mu);
+	unlink_wait(w);
+	pthread_mutex_unlock(&W.mu);
+	free(w);
+	return NULL;
+}
+
+int lock_wait_start(fuse_req_t req, struct lock_pending *p,
+		    lock_wait_done_fn done)
+{
+	struct lock_wait *w;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	pthread_once(&W.once, install_handler);
+	if (W.handler_err)
+		return -W.handler_err;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->req = req;
+	w->p = p;
+	w->done = done;
+	r = pthread_attr_init(&attr);
+	if (r)
+		goto fail;
+	r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!r)
+		r = pthread_attr_setstacksize(&attr, WAIT_STACK);
+	pthread_mutex_lock(&W.mu);
+	if (!r) {
+		r = pthread_create(&t, &attr, wait_main, w);
+		if (!r) {
+			w->next = W.active;
+			W.active = w;
+			W.count++;
+		}
+	}
+	pthread_mutex_unlock(&W.mu);
+	pthread_attr_destroy(&attr);
+	if (r)
+		goto fail;
+	return 0;
+fail:
+	free(w);
+	return r == EAGAIN ? -ENOLCK : -r;
+}
+
+void lock_wait_shutdown(void)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&W.mu);
+	while (W.count) {
+		for (struct lock_wait *w = W.active; w; w = w->next) {
+			atomic_store(&w->cancel, 1);
+			if (w->started && !w->finished)
+				pthread_kill(w->thread, WAKE_SIGNAL);
+		}
+		deadline_after(&ts, RESEND_NS);
+		pthread_cond_timedwait(&W.cond, &W.mu, &ts);
+	}
+	pthread_mutex_unlock(&W.mu);
+}
