@@ -22,6 +22,14 @@ def test_demo_runs_and_persists_outputs():
     m = re.search(r"ephemeral scratch wiped: (\d+) files", out)
     assert m and int(m.group(1)) == 4, out[-3000:]   # build/ (3) + cache.bin
     assert "nothing of /tmp is left: 0 scratch trees" in out
+    # Two workspaces share a directory and serialise on flock.
+    assert "counter: 200 (agent 1 and agent 2" in out, out[-3000:]
+    held = re.search(r"^demo-\d+\s+/shared/report\.txt\s+flock\s+exclusive"
+                     r".*\bheld$", out, re.M)
+    waiting = re.search(r"^demo-\d+-b\s+/shared/report\.txt\s+flock\s+"
+                        r"exclusive.*\bwaiting$", out, re.M)
+    assert held and waiting, out[-3000:]
+    assert "agent 1: section 1\nagent 2: section 2" in out
     # The agent hits its quota at the write, then the operator raises it.
     assert "Disk quota exceeded" in out
     assert "agent: the write failed with EDQUOT" in out
@@ -38,7 +46,7 @@ def test_demo_runs_and_persists_outputs():
         assert os.path.isfile(os.path.join(upper, "hello-1.0", "hello"))
         assert os.readlink(os.path.join(upper, "latest")) == "outputs/model.bin"
         assert len(os.listdir(os.path.join(upper, "outputs", "logs"))) == 50
-        mnt = os.path.join(os.path.dirname(upper), "output")
-        assert not is_mounted(mnt)
+        for m in ("output", "output-b"):
+            assert not is_mounted(os.path.join(os.path.dirname(upper), m))
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", os.path.dirname(upper)])

@@ -7,7 +7,11 @@
 # (and fails to change them: EROFS), unpacks a source tarball, builds in
 # scratch, runs a small C program, writes its outputs, runs into its 16 MiB
 # quota (EDQUOT at the write that crosses it, df showing the limit), and the
-# operator raises the quota live with `wsctl quota set`. Then it unmounts,
+# operator raises the quota live with `wsctl quota set`. A second agent's
+# workspace shares a team directory with the first at /shared: the two
+# count to 200 together under flock without losing an increment, and take
+# turns writing a report while `wsctl locks` shows who holds the lock and
+# who waits. Then it unmounts,
 # shows the scratch wiped, an auditor's view of the hash-chained access log
 # (report, denials, verify, the signed head), and what persisted in the
 # upper directory. Run as root on Debian 12; it installs and builds what it
@@ -23,8 +27,14 @@ UPPER=$DEMO/upper
 MNT=$DEMO/output
 NAME=demo-$$
 mkdir -p "$UPPER" "$MNT"
+TEAM=$DEMO/team
+UPPER_B=$DEMO/upper-b
+MNT_B=$DEMO/output-b
+mkdir -p "$TEAM" "$UPPER_B" "$MNT_B"
 cleanup() {
-	if mountpoint -q "$MNT"; then fusermount3 -u "$MNT" || umount -l "$MNT"; fi
+	for m in "$MNT" "$MNT_B"; do
+		if mountpoint -q "$m"; then fusermount3 -u "$m" || umount -l "$m"; fi
+	done
 }
 trap cleanup EXIT
 
@@ -37,8 +47,8 @@ printf 'sum of i %% 7 for i in 1..1000000\n' > "$DOCS/specs/hello.txt"
 ( cd "$DOCS" && find . -type f | sort | xargs sha256sum ) > "$DEMO/documents.sha256"
 
 step "mount workspace '$NAME' at $MNT (upper: $UPPER), quota 16 MiB / 1000 inodes,"
-echo "   documents read-only at /input, scratch at /tmp"
-"$WSFS" -o "upper=$UPPER,name=$NAME,allow_other,quota_bytes=16M,quota_inodes=1000,layer=$DOCS:/input,ephemeral=/tmp" "$MNT"
+echo "   documents read-only at /input, scratch at /tmp, the team directory at /shared"
+"$WSFS" -o "upper=$UPPER,name=$NAME,allow_other,quota_bytes=16M,quota_inodes=1000,layer=$DOCS:/input,ephemeral=/tmp,shared=$TEAM:/shared" "$MNT"
 grep " $MNT " /proc/mounts
 
 step "the agent reads its inputs, and cannot change them"
@@ -89,6 +99,29 @@ for i in $(seq 1 50); do echo "step $i ok" > "$MNT/outputs/logs/step-$i.log"; do
 dd if=/dev/urandom of="$MNT/outputs/model.bin" bs=1M count=8 status=none
 ln -s outputs/model.bin "$MNT/latest"
 sha256sum "$MNT/outputs/model.bin" | tee "$DEMO/model.sha256"
+
+step "a second agent's workspace shares the team directory; they count to 200 together under flock"
+"$WSFS" -o "upper=$UPPER_B,name=$NAME-b,allow_other,shared=$TEAM:/shared" "$MNT_B"
+echo 0 > "$MNT/shared/counter"
+count() {	# MOUNT TIMES: read, add one, write back, holding the lock
+	for _ in $(seq "$2"); do
+		flock "$1/shared/counter" sh -c 'n=$(cat "$1"); echo $((n + 1)) > "$1"' sh "$1/shared/counter"
+	done
+}
+count "$MNT" 100 & A=$!
+count "$MNT_B" 100 & B=$!
+wait "$A" "$B"
+echo "counter: $(cat "$MNT_B/shared/counter") (agent 1 and agent 2 added 100 each, through two workspaces)"
+
+step "the agents take turns on the report; wsctl locks shows who holds the lock and who waits"
+flock "$MNT/shared/report.txt" sh -c 'echo "agent 1: section 1" >> "$1"; sleep 1.5' sh "$MNT/shared/report.txt" & A=$!
+sleep 0.3
+flock "$MNT_B/shared/report.txt" sh -c 'echo "agent 2: section 2" >> "$1"' sh "$MNT_B/shared/report.txt" & B=$!
+sleep 0.3
+"$WSCTL" locks
+wait "$A" "$B"
+cat "$MNT/shared/report.txt"
+fusermount3 -u "$MNT_B"
 
 step "the agent writes a checkpoint bigger than what is left of its quota"
 df -h "$MNT"
