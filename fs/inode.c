@@ -709,7 +709,9 @@ static int find_or_make(struct ws_layer *l, int dirfd, const char *name,
 		if (g)
 			return graft_entry(g, e);
 	}
-	if (!id.has_btime ||
+	/* In a shared directory other workspaces remove files without
+	** bracketing it here, so the handle always decides. */
+	if (!id.has_btime || l->shared ||
 	    __atomic_load_n(&itab.removals, __ATOMIC_SEQ_CST) > 0) {
 		err = take_handle(l, dirfd, name, &h);
 		if (err)
