@@ -9,6 +9,7 @@
 */
 #include "account.h"
 
+#include "account_shared.h"
 #include "charge.h"
 #include "ledger.h"
 #include "log.h"
@@ -18,7 +19,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -35,81 +36,6 @@ static pthread_mutex_t *size_lock(const struct ws_inode *n)
 	uintptr_t p = (uintptr_t)n;
 
 	return &size_locks[(p >> 6 ^ p >> 12) % SIZE_STRIPES];
-}
-
-/*
-** Shared directories (ARCHITECTURE.md, "Shared directories"): the growth a
-** workspace's requests cause there is charged like growth in the upper, and
-** kept apart here, so that what its requests remove there is credited only
-** up to what it was charged: deleting another workspace's file frees none
-** of this one's quota. The shared tree is the operator's, not the
-** workspace's, so the charge is handed back at unmount (account_shared_
-** unmount) and a stored ledger, like a scan, covers the upper alone.
-*/
-static _Atomic uint64_t shared_used[2];
-
-static void shared_add(int kind, uint64_t n)
-{
-	atomic_fetch_add_explicit(&shared_used[kind], n, memory_order_relaxed);
-}
-
-/* Takes up to N from the shared charge; returns what it took. */
-static uint64_t shared_take(int kind, uint64_t n)
-{
-	uint64_t cur = atomic_load_explicit(&shared_used[kind],
-					    memory_order_relaxed), take;
-
-	do {
-		take = n < cur ? n : cur;
-	} while (!atomic_compare_exchange_weak_explicit(&shared_used[kind],
-							&cur, cur - take,
-							memory_order_relaxed,
-							memory_order_relaxed));
-	return take;
-}
-
-static int charge(const struct ws_layer *l, uint64_t bytes, uint64_t inodes)
-{
-	int r = ledger_charge(bytes, inodes);
-
-	if (r == 0 && l->shared) {
-		shared_add(QUOTA_BYTES, bytes);
-		shared_add(QUOTA_INODES, inodes);
-	}
-	return r;
-}
-
-static void force(const struct ws_layer *l, uint64_t bytes, uint64_t inodes)
-{
-	ledger_force(bytes, inodes);
-	if (l->shared) {
-		shared_add(QUOTA_BYTES, bytes);
-		shared_add(QUOTA_INODES, inodes);
-	}
-}
-
-static void release(const struct ws_layer *l, uint64_t bytes, uint64_t inodes)
-{
-	if (l->shared) {
-		bytes = shared_take(QUOTA_BYTES, bytes);
-		inodes = shared_take(QUOTA_INODES, inodes);
-	}
-	ledger_release(bytes, inodes);
-}
-
-void account_shared_usage(uint64_t *bytes, uint64_t *inodes)
-{
-	*bytes = atomic_load_explicit(&shared_used[QUOTA_BYTES],
-				      memory_order_relaxed);
-	*inodes = atomic_load_explicit(&shared_used[QUOTA_INODES],
-				       memory_order_relaxed);
-}
-
-void account_shared_unmount(void)
-{
-	uint64_t bytes = shared_take(QUOTA_BYTES, UINT64_MAX);
-
-	ledger_release(bytes, shared_take(QUOTA_INODES, UINT64_MAX));
 }
 
 /* With the lock held: N's size, learned through FD the first time. In a
@@ -135,12 +61,30 @@ uint64_t account_xattr_key(const struct ws_layer *l, ino_t ino)
 
 int account_new(const struct ws_inode *dir, mode_t type)
 {
-	return charge(dir->layer, charge_bytes(type, 0), 1);
+	if (dir->layer->shared)
+		return shared_entry_charge(charge_bytes(type, 0));
+	return ledger_charge(charge_bytes(type, 0), 1);
 }
 
 void account_new_undo(const struct ws_inode *dir, mode_t type)
 {
-	release(dir->layer, charge_bytes(type, 0), 1);
+	if (dir->layer->shared)
+		shared_entry_undo(charge_bytes(type, 0));
+	else
+		ledger_release(charge_bytes(type, 0), 1);
+}
+
+void account_new_done(const struct ws_inode *dir, const struct ws_inode *n,
+		      mode_t type)
+{
+	if (dir->layer->shared)
+		shared_entry_made(n, charge_bytes(type, 0));
+}
+
+static int charge_grow(const struct ws_inode *n, uint64_t bytes)
+{
+	return n->layer->shared ? shared_grow(n, bytes) :
+				  ledger_charge(bytes, 0);
 }
 
 /* With the lock held and G's old size known: reserves what growing to
@@ -152,7 +96,7 @@ static int reserve(struct grow *g)
 	g->reserved = 0;
 	if (charge_data(g->want) > charge_data(g->old)) {
 		g->reserved = charge_data(g->want) - charge_data(g->old);
-		r = charge(g->n->layer, g->reserved, 0);
+		r = charge_grow(g->n, g->reserved);
 		if (r) {
 			pthread_mutex_unlock(size_lock(g->n));
 			return r;
@@ -184,12 +128,16 @@ static void settle(struct grow *g, int64_t now)
 {
 	uint64_t had = charge_data(g->old) + g->reserved, has = charge_data(now);
 
-	if (had > has)
-		release(g->n->layer, had - has, 0);
+	if (had > has && g->n->layer->shared)
+		shared_shrink(g->n, had - has);
+	else if (had > has)
+		ledger_release(had - has, 0);
+	else if (has > had && g->n->layer->shared)
+		shared_grow_force(g->n, has - had);
 	else if (has > had)
 		/* Cannot happen: no call grows a file past what it asked
 		** for. Charge it anyway so the ledger stays true. */
-		force(g->n->layer, has - had, 0);
+		ledger_force(has - had, 0);
 	g->n->size = now;
 	pthread_mutex_unlock(size_lock(g->n));
 }
@@ -325,8 +273,15 @@ static void victim_gone(const struct victim *v)
 		if (orphaned)
 			return;
 	}
-	release(v->layer, charge_bytes(v->type, size) +
-		xcharge_take(account_xattr_key(v->life.layer, v->life.ino)), 1);
+	if (v->layer->shared) {
+		/* What this workspace paid for it, and nothing of the xattr
+		** table, whose key for this number may be an upper inode's. */
+		shared_gone(v->life.dev, v->life.ino);
+		return;
+	}
+	ledger_release(charge_bytes(v->type, size) +
+		       xcharge_take(account_xattr_key(v->life.layer,
+						      v->life.ino)), 1);
 }
 
 void account_victim_end(const struct victim *v, int err)
@@ -344,8 +299,12 @@ void account_orphan_closed(struct ws_inode *n)
 	pthread_mutex_lock(size_lock(n));
 	bytes = charge_data(n->size);
 	pthread_mutex_unlock(size_lock(n));
-	release(n->layer, bytes +
-		xcharge_take(account_xattr_key(n->layer, n->ino)), 1);
+	if (n->layer->shared) {
+		shared_gone(n->dev, n->ino);
+		return;
+	}
+	ledger_release(bytes + xcharge_take(account_xattr_key(n->layer,
+							      n->ino)), 1);
 }
 
 /* The charge NAME has on PATH now, 0 if absent. PATH is the node's magic

@@ -41,11 +41,10 @@ uint64_t account_xattr_key(const struct ws_layer *l, ino_t ino);
 int account_new(const struct ws_inode *dir, mode_t type);
 void account_new_undo(const struct ws_inode *dir, mode_t type);
 
-/* What this workspace's requests have added to shared directories since
-** the mount, net of what they removed there (never below zero). */
-void account_shared_usage(uint64_t *bytes, uint64_t *inodes);
-/* At unmount, before the ledger is saved: gives the shared charge back. */
-void account_shared_unmount(void);
+/* After the entry was made, as node N: in a shared directory, what making
+** it cost becomes this workspace's to be credited when it goes. */
+void account_new_done(const struct ws_inode *dir, const struct ws_inode *n,
+		      mode_t type);
 
 /* Before a write of LEN bytes at OFF (or at end of file if APPEND) through
 ** FD. Returns 0 with the size lock held, or -EDQUOT/-ENOSPC/-errno. */

@@ -24,7 +24,7 @@
 */
 #include "audit_event.h"
 #include "cred.h"
-#include "account.h"
+#include "account_shared.h"
 #include "ctl_server.h"
 #include "lock_table.h"
 #include "lock_wait.h"
@@ -197,7 +197,7 @@ static void write_status(struct ws_daemon *d, FILE *out)
 	locks_counts(&held, &waiting);
 	fprintf(out, "locks.held %" PRIu64 "\n", held);
 	fprintf(out, "locks.waiting %" PRIu64 "\n", waiting);
-	account_shared_usage(&held, &waiting);
+	shared_usage(&held, &waiting);
 	fprintf(out, "shared.bytes %" PRIu64 "\n", held);
 	fprintf(out, "shared.inodes %" PRIu64 "\n", waiting);
 	lmount_status(out);
@@ -552,7 +552,7 @@ static void teardown(struct ws_daemon *d)
 	locks_table_clear();
 	lmount_stop(d->quota_started);
 	if (d->quota_started)
-		account_shared_unmount();
+		shared_unmount();
 	if (d->quota_started)
 		qmount_stop(__atomic_load_n(&ws_stats.open_files, __ATOMIC_RELAXED));
 	if (d->audit_started)

@@ -125,7 +125,10 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		account_new_undo(dir, type);
 		return r;
 	}
-	return inode_lookup(dir, name, e);
+	r = inode_lookup(dir, name, e);
+	if (!r)
+		account_new_done(dir, inode_of(e->ino), type);
+	return r;
 }
 
 static void reply_made(fuse_req_t req, enum ws_op op, fuse_ino_t parent,

@@ -188,6 +188,8 @@ static int create_open(fuse_req_t req, struct ws_inode *dir, const char *name,
 		return err;
 	}
 	n = inode_of(e->ino);
+	if (*created)
+		account_new_done(dir, n, S_IFREG);
 	if (!*created && (flags & O_TRUNC))
 		err = truncate_existing(n, fd);
 	if (!err)
