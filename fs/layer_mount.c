@@ -105,6 +105,54 @@ static int settle_stack(struct registry *reg, struct ws_options *opt)
 	return 0;
 }
 
+/* Whether the real absolute path INNER is OUTER or below it, comparing
+** whole components. */
+static int path_within(const char *inner, const char *outer)
+{
+	size_t len = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return 1;
+	return strncmp(inner, outer, len) == 0 &&
+	       (inner[len] == '\0' || inner[len] == '/');
+}
+
+/* The state directory holds every workspace's quota limits, the audit log
+** and its signing key: a layer showing it, or a tree that holds it, would
+** hand them to an agent running as root, whom no mode bits stop
+** (read-write in a shared one). Checked here, on
+** the stack given or stored, once the state directory exists (the name
+** claim made it); sources are real paths, so it is resolved too. */
+static int refuse_state_dir(const struct ws_options *opt)
+{
+	const char *src, *how;
+	char *state;
+	int r = 0;
+
+	state = realpath(opt->state, NULL);
+	if (!state) {
+		fprintf(stderr, "wsfs: state directory '%s': %s\n", opt->state,
+			strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < opt->nlayers && r == 0; i++) {
+		src = opt->layers[i].source;
+		if (!src)
+			continue;
+		how = strcmp(src, state) == 0 ? "is" :
+		      path_within(src, state) ? "is inside" :
+		      path_within(state, src) ? "contains" : NULL;
+		if (!how)
+			continue;
+		fprintf(stderr, "wsfs: %s source '%s' %s the state directory "
+			"'%s'\n", layer_mode_name(opt->layers[i].mode), src,
+			how, state);
+		r = -1;
+	}
+	free(state);
+	return r;
+}
+
 /* Unions are built at the workspace root only, for now. */
 static int refuse_cow(const struct ws_options *opt)
 {
@@ -194,7 +242,8 @@ int lmount_prepare(struct registry *reg, struct ws_options *opt)
 	char err[PATH_MAX + 256];
 
 	sweep(opt);
-	if (settle_stack(reg, opt) < 0 || refuse_cow(opt) < 0)
+	if (settle_stack(reg, opt) < 0 || refuse_state_dir(opt) < 0 ||
+	    refuse_cow(opt) < 0)
 		return -1;
 	LM.stack = opt->layers;
 	LM.n = opt->nlayers;

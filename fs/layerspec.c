@@ -417,6 +417,10 @@ int layer_spec_parse_shared(const char *text, struct layer_spec *out,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* Before split_fields, whose message offers a MODE: a shared
+	** directory has none. */
+	if (strchr(c.text, ':') == NULL)
+		return bad(&c, "no target; the form is SOURCE:TARGET");
 	if (strchr(c.text, ':') != strrchr(c.text, ':'))
 		return bad(&c, "too many ':'; the form is SOURCE:TARGET and "
 			   "paths with ':' cannot be shared");
@@ -622,12 +626,45 @@ static int check_sources(const struct layer_spec *v, size_t n,
 		how = v[i].source ? relation(v[i].source, real) : NULL;
 		if (how == NULL)
 			continue;
-		say(err, errlen, "layer source '%s' %s the upper '%s'",
+		say(err, errlen, "%s source '%s' %s the upper '%s'",
+		    v[i].mode == LAYER_SHARED ? "shared" : "layer",
 		    clip(v[i].source, &qs), how, clip(real, &qu));
 		rc = -1;
 	}
 	free(real);
 	return rc;
+}
+
+/* A shared source changes while the workspace runs, through the workspace
+** itself among others, and only shared nodes are cached briefly: an ro or
+** cow layer showing any part of it would keep showing what it first read,
+** for as long as the kernel caches it. Shared layers may overlap each
+** other. */
+static int check_shared_sources(const struct layer_spec *v, size_t n,
+				char *err, size_t errlen)
+{
+	struct quote qs, qo;
+	const char *how;
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].mode != LAYER_SHARED)
+			continue;
+		for (j = 0; j < n; j++) {
+			if (v[j].mode == LAYER_SHARED || v[j].source == NULL)
+				continue;
+			how = relation(v[j].source, v[i].source);
+			if (how == NULL)
+				continue;
+			say(err, errlen, "%s layer source '%s' %s the shared "
+			    "directory '%s', whose changes it would not show",
+			    layer_mode_name(v[j].mode),
+			    clip(v[j].source, &qo), how,
+			    clip(v[i].source, &qs));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int layer_stack_check(const struct layer_spec *v, size_t n, const char *upper,
@@ -649,7 +686,7 @@ int layer_stack_check(const struct layer_spec *v, size_t n, const char *upper,
 	}
 	if (upper != NULL && check_sources(v, n, upper, err, errlen) < 0)
 		return -1;
-	return 0;
+	return check_shared_sources(v, n, err, errlen);
 }
 
 /* ---- state.db ----------------------------------------------------------- */

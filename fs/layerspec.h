@@ -63,7 +63,9 @@ int layer_spec_parse_shared(const char *text, struct layer_spec *out,
 **    layers may share one target;
 **  - only one ephemeral "/" and then no upper, and no other layer at "/"
 **    except cow ones;
-**  - no source may be the upper, inside it, or contain it.
+**  - no source may be the upper, inside it, or contain it;
+**  - no ro or cow source may be a shared source, inside it, or contain it
+**    (it would cache what the shared directory changes).
 ** Returns 0 or -1 with a one-line reason in ERR. */
 int layer_stack_check(const struct layer_spec *v, size_t n, const char *upper,
 		      char *err, size_t errlen);
