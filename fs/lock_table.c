@@ -8,6 +8,12 @@
 ** Every descriptor the table opens counts against a budget: owners and
 ** waiters each take one, and the daemon's open-file limit is shared with
 ** the agent's own open files and the descriptor cache.
+**
+** A caller that passes WAIT gets a pending back for a granted lock too:
+** one without a descriptor (lock_pending_fd is -1), not listed, which only
+** carries the reply to lock_wait.h's delivery thread. ops_lock.c answers
+** grants on shared files that way, since dropping the agent's cached pages may
+** wait for reads that only a free libfuse worker can serve.
 */
 #include "lock_table.h"
 
@@ -15,6 +21,7 @@
 #include "audit_event.h"
 #include "grow.h"
 #include "lockset.h"
+#include "log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,6 +42,7 @@ struct lock_owner {
 	int fd;			/* its own description on the backing file */
 	int refs;		/* the table's, plus one per pending wait */
 	int dropped;		/* closed: a pending wait must not record */
+	unsigned int resets;	/* closes while a wait was pending */
 	pid_t pid;		/* of its latest lock */
 	struct lockset set;
 	int *hfds;		/* handles it locked through */
@@ -53,6 +61,7 @@ struct lock_pending {
 	struct lock_pending *next;
 	struct lock_node *ln;
 	struct lock_owner *owner;	/* fcntl: a reference */
+	unsigned int resets;		/* the owner's, when the wait began */
 	struct lock_req r;
 	int fd;
 };
@@ -63,6 +72,7 @@ struct lock_node {
 	struct lock_owner *owners;
 	struct flock_holder *flocks;
 	struct lock_pending *waiting;
+	unsigned int delivering;	/* grants whose reply is under way */
 };
 
 static struct {
@@ -93,7 +103,7 @@ static struct lock_node *node_get(struct ws_inode *n)
 
 static void node_maybe_free(struct lock_node *ln)
 {
-	if (ln->owners || ln->flocks || ln->waiting)
+	if (ln->owners || ln->flocks || ln->waiting || ln->delivering)
 		return;
 	if (ln->prev)
 		ln->prev->next = ln->next;
@@ -169,6 +179,34 @@ static void owner_drop(struct lock_node *ln, struct lock_owner *o)
 	o->fd = -1;
 	o->dropped = 1;
 	owner_put(o);
+}
+
+/* The owner closed the file while one of its threads waits for a lock on
+** it. POSIX drops its locks at once, and the description would keep them
+** for as long as the wait's duplicate of it lives (a wait that may never
+** end if the dropped locks are what it waits behind), so they are
+** unlocked; the owner stays, to hold what the wait gets. */
+static void owner_reset(struct lock_owner *o)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(o->fd, F_OFD_SETLK, &fl) < 0)
+		ws_log("locks: cannot unlock a closed owner's description: %s",
+		       strerror(errno));
+	lockset_free(&o->set);
+	o->resets++;
+}
+
+/* A close by the owner: dropped, or reset while a wait of its is pending. */
+static void owner_closed(struct lock_node *ln, struct lock_owner *o)
+{
+	if (o->refs > 1)
+		owner_reset(o);
+	else
+		owner_drop(ln, o);
 }
 
 static int owner_note_handle(struct lock_owner *o, int hfd)
@@ -255,12 +293,31 @@ static int pending_new(struct lock_node *ln, struct lock_owner *o,
 	p->ln = ln;
 	p->r = *r;
 	p->owner = o;
-	if (o)
+	if (o) {
 		o->refs++;
+		p->resets = o->resets;
+	}
 	p->next = ln->waiting;
 	ln->waiting = p;
 	*out = p;
 	return 0;
+}
+
+/* A lock granted at once whose reply the caller sends from elsewhere: it
+** keeps the node, and nothing else, until locks_pending_done. Without
+** memory the caller simply answers on its own thread. */
+static void delivery_new(struct lock_node *ln, const struct lock_req *r,
+			 struct lock_pending **out)
+{
+	struct lock_pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return;
+	p->ln = ln;
+	p->r = *r;
+	p->fd = -1;
+	ln->delivering++;
+	*out = p;
 }
 
 static void pending_unlink(struct lock_pending *p)
@@ -294,17 +351,26 @@ static pid_t holder_pid(struct lock_node *ln, uint64_t asker,
 {
 	int64_t start, end;
 
+	/* A host process's POSIX lock names its pid. Every agent's lock is
+	** an OFD lock (pid -1), which the owners' mirrors hold exactly as the
+	** kernel does: the one with this very range and type is the holder,
+	** not one that merely overlaps it (a host's overlapping read lock may
+	** be the one reported). */
+	if (fl->l_pid > 0)
+		return fl->l_pid;
 	if (lockset_range(fl->l_start, fl->l_len, &start, &end) < 0)
 		return 0;
-	for (struct lock_owner *o = ln ? ln->owners : NULL; o; o = o->next)
-		if (o->id != asker &&
-		    lockset_conflicts(&o->set, fl->l_type == F_WRLCK ?
-				      F_RDLCK : F_WRLCK, start, end))
-			return o->pid;
-	/* A host process's POSIX lock names its pid; an OFD lock (another
-	** workspace's agent) says -1, and that pid would be meaningless in
-	** the agent's namespace anyway. */
-	return fl->l_pid > 0 ? fl->l_pid : 0;
+	for (struct lock_owner *o = ln ? ln->owners : NULL; o; o = o->next) {
+		if (o->id == asker)
+			continue;
+		for (size_t i = 0; i < o->set.n; i++)
+			if (o->set.v[i].type == fl->l_type &&
+			    o->set.v[i].start == start && o->set.v[i].end == end)
+				return o->pid;
+	}
+	/* Another workspace's agent: its pid would be meaningless in this
+	** agent's namespace anyway. */
+	return 0;
 }
 
 int locks_fcntl_test(struct ws_inode *n, const struct lock_req *r,
@@ -366,6 +432,8 @@ int locks_fcntl_set(struct ws_inode *n, const struct lock_req *r,
 			o->pid = r->pid;
 			(void)lockset_apply(&o->set, r->type, r->start, r->end,
 					    r->at_ns);
+			if (wait)
+				delivery_new(ln, r, wait);
 		} else {
 			err = errno == EACCES ? -EAGAIN : -errno;
 			if (err == -EAGAIN && wait) {
@@ -439,6 +507,8 @@ int locks_flock_set(struct ws_inode *n, const struct lock_req *r,
 	}
 	if (flock(r->hfd, r->type | (r->type == LOCK_UN ? 0 : LOCK_NB)) == 0) {
 		holder_set(ln, r);
+		if (wait && r->type != LOCK_UN)
+			delivery_new(ln, r, wait);
 	} else {
 		err = errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		/* Linux converts a flock by dropping the old lock first. */
@@ -461,12 +531,33 @@ void locks_pending_done(struct lock_pending *p, int err)
 {
 	struct lock_node *ln = p->ln;
 	struct lock_owner *o = p->owner;
+	int held;
 
+	if (p->fd < 0) {
+		/* A delivery: the lock was recorded when granted, and what
+		** the owner did since (an unlock, a close) stands. */
+		pthread_mutex_lock(&T.mu);
+		ln->delivering--;
+		node_maybe_free(ln);
+		pthread_mutex_unlock(&T.mu);
+		free(p);
+		return;
+	}
 	pthread_mutex_lock(&T.mu);
 	pending_unlink(p);
+	held = !err && o && !o->dropped;
 	if (!err && p->r.kind == LOCK_KIND_FLOCK)
 		holder_set(ln, &p->r);
-	if (!err && o && !o->dropped) {
+	/* A reset during the wait may have come just after the grant and
+	** unlocked it: take it again, a no-op if it is still held. If another
+	** owner has it by now, the close came after the grant and rightly let
+	** it go; the wait still succeeded. */
+	if (held && p->resets != o->resets) {
+		struct flock fl = flock_of(&p->r);
+
+		held = fcntl(o->fd, F_OFD_SETLK, &fl) == 0;
+	}
+	if (held) {
 		o->pid = p->r.pid;
 		(void)lockset_apply(&o->set, p->r.type, p->r.start, p->r.end,
 				    p->r.at_ns);
@@ -494,7 +585,7 @@ void locks_owner_closed(struct ws_inode *n, uint64_t owner)
 	ln = n->locks;
 	o = owner_find(ln, owner);
 	if (o) {
-		owner_drop(ln, o);
+		owner_closed(ln, o);
 		node_maybe_free(ln);
 	}
 	pthread_mutex_unlock(&T.mu);
@@ -522,7 +613,7 @@ void locks_handle_closed(struct ws_inode *n, int hfd)
 		for (o = ln->owners; o; o = next) {
 			next = o->next;
 			if (used_handle(o, hfd))
-				owner_drop(ln, o);
+				owner_closed(ln, o);
 		}
 		node_maybe_free(ln);
 	}
@@ -630,6 +721,7 @@ void locks_table_clear(void)
 		while (ln->flocks)
 			holder_forget(ln, ln->flocks->hfd);
 		ln->waiting = NULL;	/* every wait has ended by now */
+		ln->delivering = 0;
 		node_maybe_free(ln);
 	}
 	pthread_mutex_unlock(&T.mu);

@@ -50,7 +50,8 @@ struct lock_req {
 };
 
 /* A request that must wait: the table lists it as a waiter until
-** locks_pending_done. FD is a duplicate of the description to lock. */
+** locks_pending_done. FD is a duplicate of the description to lock, or -1
+** for a grant whose reply is sent from another thread. */
 struct lock_pending;
 int lock_pending_fd(const struct lock_pending *p);
 const struct lock_req *lock_pending_req(const struct lock_pending *p);
@@ -64,8 +65,11 @@ int locks_fcntl_test(struct ws_inode *n, const struct lock_req *r,
 
 /* F_SETLK / F_SETLKW. Returns 0 when done. With WAIT non-NULL and a
 ** conflict, returns -EAGAIN with *WAIT set: the caller waits on it and
-** ends with locks_pending_done. Otherwise -EAGAIN (conflict), -ENOLCK
-** (too many owners or waiters), -EBADF or another -errno. */
+** ends with locks_pending_done. With WAIT non-NULL and the lock granted,
+** returns 0 with *WAIT set to a pending without a descriptor (-1), which
+** only carries the reply elsewhere; it too ends with locks_pending_done.
+** Otherwise -EAGAIN (conflict), -ENOLCK (too many owners or waiters),
+** -EBADF or another -errno. */
 int locks_fcntl_set(struct ws_inode *n, const struct lock_req *r,
 		    struct lock_pending **wait);
 

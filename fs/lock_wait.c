@@ -4,6 +4,13 @@
 ** Each wait is a detached thread with a small stack. Threads inherit the
 ** signal mask of the libfuse worker that starts them, which blocks every
 ** signal, so a waiting thread unblocks WAKE_SIGNAL for itself first.
+**
+** Grants on shared files are answered by one long-lived delivery thread
+** (lock_deliver): dropping the agent's cached pages may wait for reads
+** that need a free libfuse worker, so it must not run on one, and a thread
+** per grant would double what an uncontended lock costs there. Deliveries
+** are answered in order; one that waits for a read holds up the next ones
+** only until a worker has served that read.
 */
 #include "lock_wait.h"
 
@@ -33,6 +40,26 @@ struct lock_wait {
 	int started;		/* THREAD is valid */
 	int finished;		/* the blocking call has returned */
 	atomic_int cancel;
+};
+
+struct delivery {
+	struct delivery *next;
+	fuse_req_t req;
+	struct lock_pending *p;
+	lock_wait_done_fn done;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct delivery *head, **tail;
+	pthread_t thread;
+	int started;
+	int stopping;
+} D = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.tail = &D.head,
 };
 
 static struct {
@@ -208,10 +235,78 @@ fail:
 	return r == EAGAIN ? -ENOLCK : -r;
 }
 
+static void *deliver_main(void *arg)
+{
+	struct delivery *d;
+
+	(void)arg;
+	pthread_mutex_lock(&D.mu);
+	for (;;) {
+		while (!D.head && !D.stopping)
+			pthread_cond_wait(&D.cond, &D.mu);
+		d = D.head;
+		if (!d)
+			break;		/* stopping, and nothing left */
+		D.head = d->next;
+		if (!D.head)
+			D.tail = &D.head;
+		pthread_mutex_unlock(&D.mu);
+		d->done(d->req, d->p, 0);
+		free(d);
+		pthread_mutex_lock(&D.mu);
+	}
+	pthread_mutex_unlock(&D.mu);
+	return NULL;
+}
+
+int lock_deliver(fuse_req_t req, struct lock_pending *p,
+		 lock_wait_done_fn done)
+{
+	struct delivery *d = calloc(1, sizeof(*d));
+	int r = 0;
+
+	if (!d)
+		return -ENOMEM;
+	d->req = req;
+	d->p = p;
+	d->done = done;
+	pthread_mutex_lock(&D.mu);
+	if (D.stopping)
+		r = -ESHUTDOWN;
+	else if (!D.started) {
+		r = -pthread_create(&D.thread, NULL, deliver_main, NULL);
+		D.started = r == 0;
+	}
+	if (r == 0) {
+		*D.tail = d;
+		D.tail = &d->next;
+		pthread_cond_signal(&D.cond);
+	}
+	pthread_mutex_unlock(&D.mu);
+	if (r)
+		free(d);
+	return r;
+}
+
+/* Answers what is queued, then ends the delivery thread. */
+static void deliver_shutdown(void)
+{
+	int started;
+
+	pthread_mutex_lock(&D.mu);
+	D.stopping = 1;
+	started = D.started;
+	pthread_cond_signal(&D.cond);
+	pthread_mutex_unlock(&D.mu);
+	if (started)
+		pthread_join(D.thread, NULL);
+}
+
 void lock_wait_shutdown(void)
 {
 	struct timespec ts;
 
+	deliver_shutdown();
 	pthread_mutex_lock(&W.mu);
 	while (W.count) {
 		for (struct lock_wait *w = W.active; w; w = w->next) {

@@ -9,6 +9,9 @@
 ** the description, replies, and exits. Waiting in the kernel keeps its
 ** fairness and wake-ups; polling with F_SETLK would not.
 **
+** Grants on shared files are answered off the workers too, by one
+** delivery thread: see lock_deliver.
+**
 ** A signal to the caller makes the kernel send FUSE_INTERRUPT, and libfuse
 ** calls us back: the callback sets the wait's cancel flag and signals its
 ** thread with WAKE_SIGNAL (a no-op handler without SA_RESTART) until the
@@ -35,7 +38,13 @@ typedef void (*lock_wait_done_fn)(fuse_req_t req, struct lock_pending *p,
 int lock_wait_start(fuse_req_t req, struct lock_pending *p,
 		    lock_wait_done_fn done);
 
-/* At unmount: interrupts every wait and returns when all have ended. */
+/* Answers a lock granted at once on a shared file: DONE runs (with 0) on
+** the delivery thread. Returns 0, or -errno with P still the caller's. */
+int lock_deliver(fuse_req_t req, struct lock_pending *p,
+		 lock_wait_done_fn done);
+
+/* At unmount: answers every delivery, interrupts every wait and returns
+** when all have ended. */
 void lock_wait_shutdown(void);
 
 #endif

@@ -8,6 +8,10 @@
 ** directories also make this workspace's cached pages of the file stale:
 ** another workspace may have written it while the lock was free, and
 ** whoever waits for a lock does so to read what the last holder left.
+** Dropping them waits for pages being read in, whose READ requests need a
+** free libfuse worker: on a worker, enough concurrent grants would take
+** every worker and hang the workspace. So a grant on a shared file is
+** answered by lock_wait.h's delivery thread.
 */
 #include "lock_table.h"
 #include "lock_wait.h"
@@ -31,11 +35,14 @@ static int64_t now_ns(void)
 
 /* Pages and attributes this workspace cached may predate another
 ** workspace's writes: drop them before the caller learns it holds the
-** lock. Not on the request's own inode lock path (SETLK takes none). */
-static void granted(struct ws_inode *n, int type)
+** lock. Not on the request's own inode lock path (SETLK takes none).
+** The kind decides what an unlock is: LOCK_EX has F_UNLCK's value. */
+static void granted(struct ws_inode *n, const struct lock_req *r)
 {
-	if (!n->layer->shared || type == F_UNLCK || type == LOCK_UN ||
-	    !ws_session)
+	int unlock = r->kind == LOCK_KIND_FLOCK ? r->type == LOCK_UN :
+						  r->type == F_UNLCK;
+
+	if (!n->layer->shared || unlock || !ws_session)
 		return;
 	(void)fuse_lowlevel_notify_inval_inode(ws_session, (uintptr_t)n, 0, 0);
 }
@@ -76,19 +83,45 @@ static void ws_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 static void wait_done(fuse_req_t req, struct lock_pending *p, int err)
 {
 	struct ws_inode *n = lock_pending_inode(p);
-	int type = lock_pending_req(p)->type;
+	struct lock_req r = *lock_pending_req(p);	/* P is freed below */
 
 	locks_pending_done(p, err);
 	if (!err)
-		granted(n, type);
+		granted(n, &r);
 	fuse_reply_err(req, -err);
+}
+
+/* What the table handed back in P, if anything: a wait for the lock (ERR
+** -EAGAIN), which goes to a thread when the caller may SLEEP, or a grant
+** (ERR 0), whose reply goes to a thread when the file is SHARED. Returns
+** 1 when that thread owns the reply; otherwise P is done with and *ERR is
+** what to answer here. */
+static int hand_off(fuse_req_t req, struct lock_pending *p, int *err,
+		    int sleep, int shared)
+{
+	int w;
+
+	if (!p)
+		return 0;
+	if (*err ? sleep : shared) {
+		w = *err ? lock_wait_start(req, p, wait_done) :
+			   lock_deliver(req, p, wait_done);
+		if (!w)
+			return 1;
+		if (*err)
+			*err = w;	/* cannot wait */
+		/* and a grant is answered here after all */
+	}
+	locks_pending_done(p, *err);
+	return 0;
 }
 
 static void ws_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock, int sleep)
 {
 	struct ws_inode *n = inode_of(ino);
-	struct lock_pending *wait = NULL;
+	struct lock_pending *p = NULL;
+	int shared = n->layer->shared;
 	struct lock_req r;
 	int err;
 
@@ -96,15 +129,11 @@ static void ws_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		return;
 	err = fcntl_request(req, fi, lock, &r);
 	if (!err)
-		err = locks_fcntl_set(n, &r, sleep ? &wait : NULL);
-	if (err == -EAGAIN && wait) {
-		err = lock_wait_start(req, wait, wait_done);
-		if (!err)
-			return;
-		locks_pending_done(wait, err);
-	}
+		err = locks_fcntl_set(n, &r, sleep || shared ? &p : NULL);
+	if (hand_off(req, p, &err, sleep, shared))
+		return;
 	if (!err)
-		granted(n, r.type);
+		granted(n, &r);
 	fuse_reply_err(req, err < 0 ? -err : 0);
 }
 
@@ -112,7 +141,8 @@ static void ws_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     int op)
 {
 	struct ws_inode *n = inode_of(ino);
-	struct lock_pending *wait = NULL;
+	struct lock_pending *p = NULL;
+	int shared = n->layer->shared, sleep = !(op & LOCK_NB);
 	struct lock_req r;
 	int err;
 
@@ -130,15 +160,11 @@ static void ws_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		reply_err(req, -EINVAL);
 		return;
 	}
-	err = locks_flock_set(n, &r, (op & LOCK_NB) ? NULL : &wait);
-	if (err == -EAGAIN && wait) {
-		err = lock_wait_start(req, wait, wait_done);
-		if (!err)
-			return;
-		locks_pending_done(wait, err);
-	}
+	err = locks_flock_set(n, &r, sleep || shared ? &p : NULL);
+	if (hand_off(req, p, &err, sleep, shared))
+		return;
 	if (!err)
-		granted(n, r.type);
+		granted(n, &r);
 	fuse_reply_err(req, err < 0 ? -err : 0);
 }
 
