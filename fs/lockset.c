@@ -101,11 +101,20 @@ int lockset_apply(struct lockset *s, int type, int64_t start, int64_t end,
 	struct lock_range *v = NULL, added;
 	size_t n = 0, cap = 0;
 
-	for (size_t i = 0; i < s->n; i++)
-		if (keep_outside(&v, &n, &cap, &s->v[i], start, end) < 0)
+	int64_t since = now_ns;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lock_range *r = &s->v[i];
+
+		/* Re-locking what it holds is not a new lock: keep its age. */
+		if (r->type == type && r->start <= end && r->end >= start &&
+		    r->since_ns < since)
+			since = r->since_ns;
+		if (keep_outside(&v, &n, &cap, r, start, end) < 0)
 			goto oom;
+	}
 	if (type != F_UNLCK) {
-		added = (struct lock_range){ type, start, end, now_ns };
+		added = (struct lock_range){ type, start, end, since };
 		if (push(&v, &n, &cap, &added) < 0)
 			goto oom;
 	}

@@ -41,7 +41,8 @@ int lockset_apply(struct lockset *s, int type, int64_t start, int64_t end,
 
 /* The inclusive range an F_SETLK's SEEK_SET flock covers: l_len 0 runs to
 ** LOCKSET_EOF, a negative l_len covers the bytes before l_start. Returns 0,
-** or -EINVAL as fcntl(2) would. */
+** or -EINVAL for a range that starts before 0 or ends past LOCKSET_EOF
+** (fcntl says EINVAL and EOVERFLOW; the kernel never sends either here). */
 int lockset_range(int64_t l_start, int64_t l_len, int64_t *start,
 		  int64_t *end);
 

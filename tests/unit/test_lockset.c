@@ -434,7 +434,10 @@ static void test_replace_type(struct kfile *k)
 	CHECK(since_at(&s, 55) == 10, "merged: the oldest time");
 	both(k, &s, F_WRLCK, 0, 0, 40);			/* all of it */
 	EXPECT(&s, "W0-EOF");
-	CHECK(since_at(&s, 0) == 40, "replaced: its own time");
+	CHECK(since_at(&s, 0) == 20,
+	      "taken over a write lock it held: that lock's time");
+	both(k, &s, F_WRLCK, 0, 0, 45);			/* again, all of it */
+	CHECK(since_at(&s, 0) == 20, "re-locked: still held since then");
 	both(k, &s, F_RDLCK, 10, 10, 50);
 	EXPECT(&s, "W0-9 R10-19 W20-EOF");
 	clear_both(k, &s);
