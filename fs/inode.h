@@ -243,7 +243,11 @@ extern double ws_attr_timeout;
 
 /* A shared directory is changed by other workspaces and the host behind
 ** this daemon's back, so the kernel may trust what it cached of it only
-** briefly: another agent's change shows within this many seconds. */
+** briefly: another agent's change of a file's attributes shows within this
+** many seconds. Names are not cached at all there: whether a name exists
+** is what lock-based programs decide on (SQLite's hot-journal check read
+** a journal deleted by the other workspace as present, and replayed it
+** over committed data), and a path walk there costs one LOOKUP per name. */
 #define WS_SHARED_TIMEOUT 0.5
 
 static inline double ws_attr_timeout_of(const struct ws_inode *n)
@@ -253,7 +257,7 @@ static inline double ws_attr_timeout_of(const struct ws_inode *n)
 
 static inline double ws_entry_timeout_of(const struct ws_inode *n)
 {
-	return n->layer->shared ? WS_SHARED_TIMEOUT : ws_entry_timeout;
+	return n->layer->shared ? 0 : ws_entry_timeout;
 }
 
 #endif

@@ -261,6 +261,20 @@ static int open_truncating(struct ws_inode *n, int flags)
 	return fd;
 }
 
+/* An open by name that raced with another workspace's unlink would reach
+** the removed inode through its handle while anyone still holds it open:
+** ESTALE makes the kernel look the name up again, and find nothing. */
+static int refuse_removed(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ws_inode *n = inode_of(ino);
@@ -286,6 +300,8 @@ static void ws_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fd = open_truncating(n, backing_flags(fi->flags));
 	else
 		fd = inode_open(n, backing_flags(fi->flags));
+	if (fd >= 0 && n->layer->shared)
+		fd = refuse_removed(fd);
 	err = audit_open(req, n, fd, fi->flags, fd < 0 ? fd : 0);
 	if (fd >= 0 && err) {
 		close(fd);
