@@ -378,27 +378,35 @@ static void fields_free(struct fields *f)
 	free(f->target);
 }
 
-/* The cheap checks come first, so a typo is reported before any I/O. */
-int layer_spec_parse(const char *text, struct layer_spec *out, char *err,
-		     size_t errlen)
+/* SOURCE:TARGET[:MODE] into OUT, for a layer= (SHARED 0: MODE read from
+** the text) or a shared= value (SHARED 1: no MODE). The cheap checks come
+** first, so a typo is reported before any I/O. */
+static int parse_source_target(const struct pctx *c, int shared,
+			       struct layer_spec *out)
 {
-	struct pctx c = { "layer", text ? text : "", err, errlen };
-	struct layer_spec s = { LAYER_RO, NULL, NULL };
+	struct layer_spec s = { shared ? LAYER_SHARED : LAYER_RO, NULL, NULL };
 	struct fields f;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = split_fields(&c, &f);
+	/* Before split_fields, whose messages offer a MODE: a shared
+	** directory has none. */
+	if (shared && strchr(c->text, ':') == NULL)
+		return bad(c, "no target; the form is SOURCE:TARGET");
+	if (shared && strchr(c->text, ':') != strrchr(c->text, ':'))
+		return bad(c, "too many ':'; the form is SOURCE:TARGET and "
+			   "paths with ':' cannot be shared");
+	rc = split_fields(c, &f);
 	if (rc == 0 && f.source[0] == '\0')
-		rc = bad(&c, "empty source");
+		rc = bad(c, "empty source");
 	if (rc == 0 && f.target[0] == '\0')
-		rc = bad(&c, "empty target");
+		rc = bad(c, "empty target");
+	if (rc == 0 && !shared)
+		rc = parse_mode(c, f.mode, &s.mode);
 	if (rc == 0)
-		rc = parse_mode(&c, f.mode, &s.mode);
+		rc = parse_target(c, f.target, &s.target);
 	if (rc == 0)
-		rc = parse_target(&c, f.target, &s.target);
-	if (rc == 0)
-		rc = source_resolve(&c, f.source, &s.source);
+		rc = source_resolve(c, f.source, &s.source);
 	fields_free(&f);
 	if (rc < 0) {
 		layer_spec_free(&s);
@@ -408,38 +416,20 @@ int layer_spec_parse(const char *text, struct layer_spec *out, char *err,
 	return 0;
 }
 
+int layer_spec_parse(const char *text, struct layer_spec *out, char *err,
+		     size_t errlen)
+{
+	struct pctx c = { "layer", text ? text : "", err, errlen };
+
+	return parse_source_target(&c, 0, out);
+}
+
 int layer_spec_parse_shared(const char *text, struct layer_spec *out,
 			    char *err, size_t errlen)
 {
 	struct pctx c = { "shared", text ? text : "", err, errlen };
-	struct layer_spec s = { LAYER_SHARED, NULL, NULL };
-	struct fields f;
-	int rc;
 
-	memset(out, 0, sizeof(*out));
-	/* Before split_fields, whose message offers a MODE: a shared
-	** directory has none. */
-	if (strchr(c.text, ':') == NULL)
-		return bad(&c, "no target; the form is SOURCE:TARGET");
-	if (strchr(c.text, ':') != strrchr(c.text, ':'))
-		return bad(&c, "too many ':'; the form is SOURCE:TARGET and "
-			   "paths with ':' cannot be shared");
-	rc = split_fields(&c, &f);
-	if (rc == 0 && f.source[0] == '\0')
-		rc = bad(&c, "empty source");
-	if (rc == 0 && f.target[0] == '\0')
-		rc = bad(&c, "empty target");
-	if (rc == 0)
-		rc = parse_target(&c, f.target, &s.target);
-	if (rc == 0)
-		rc = source_resolve(&c, f.source, &s.source);
-	fields_free(&f);
-	if (rc < 0) {
-		layer_spec_free(&s);
-		return -1;
-	}
-	*out = s;
-	return 0;
+	return parse_source_target(&c, 1, out);
 }
 
 int layer_spec_parse_ephemeral(const char *text, struct layer_spec *out,

@@ -333,7 +333,7 @@ static void pending_unlink(struct lock_pending *p)
 
 /* ---- fcntl locks ---------------------------------------------------------- */
 
-static struct flock flock_of(const struct lock_req *r)
+struct flock lock_req_flock(const struct lock_req *r)
 {
 	struct flock fl;
 
@@ -379,7 +379,7 @@ int locks_fcntl_test(struct ws_inode *n, const struct lock_req *r,
 	struct lock_owner *o;
 	int fd, err = 0;
 
-	*fl = flock_of(r);
+	*fl = lock_req_flock(r);
 	pthread_mutex_lock(&T.mu);
 	o = owner_find(n->locks, r->owner);
 	/* Without locks of its own the owner excludes nothing, and the
@@ -396,7 +396,7 @@ int locks_fcntl_test(struct ws_inode *n, const struct lock_req *r,
 static int fcntl_unlock(struct ws_inode *n, const struct lock_req *r)
 {
 	struct lock_owner *o = owner_find(n->locks, r->owner);
-	struct flock fl = flock_of(r);
+	struct flock fl = lock_req_flock(r);
 
 	if (!o)
 		return 0;	/* nothing held: unlocking is a no-op */
@@ -412,7 +412,7 @@ int locks_fcntl_set(struct ws_inode *n, const struct lock_req *r,
 {
 	struct lock_node *ln;
 	struct lock_owner *o;
-	struct flock fl = flock_of(r);
+	struct flock fl = lock_req_flock(r);
 	int err;
 
 	pthread_mutex_lock(&T.mu);
@@ -553,7 +553,7 @@ void locks_pending_done(struct lock_pending *p, int err)
 	** owner has it by now, the close came after the grant and rightly let
 	** it go; the wait still succeeded. */
 	if (held && p->resets != o->resets) {
-		struct flock fl = flock_of(&p->r);
+		struct flock fl = lock_req_flock(&p->r);
 
 		held = fcntl(o->fd, F_OFD_SETLK, &fl) == 0;
 	}

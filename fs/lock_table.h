@@ -49,6 +49,9 @@ struct lock_req {
 	int64_t at_ns;		/* when asked (CLOCK_REALTIME) */
 };
 
+/* R as the struct flock (SEEK_SET, l_pid 0) the OFD calls take. */
+struct flock lock_req_flock(const struct lock_req *r);
+
 /* A request that must wait: the table lists it as a waiter until
 ** locks_pending_done. FD is a duplicate of the description to lock, or -1
 ** for a grant whose reply is sent from another thread. */

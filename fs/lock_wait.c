@@ -14,7 +14,6 @@
 */
 #include "lock_wait.h"
 
-#include "lockset.h"
 #include "log.h"
 
 #include <errno.h>
@@ -129,13 +128,8 @@ static int block_for_lock(struct lock_wait *w)
 {
 	const struct lock_req *r = lock_pending_req(w->p);
 	int fd = lock_pending_fd(w->p), rc;
-	struct flock fl;
+	struct flock fl = lock_req_flock(r);
 
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = (short)r->type;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = r->start;
-	fl.l_len = r->end == LOCKSET_EOF ? 0 : r->end - r->start + 1;
 	for (;;) {
 		if (atomic_load(&w->cancel))
 			return -EINTR;
