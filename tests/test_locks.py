@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import types
 
 import pytest
 
@@ -610,15 +611,28 @@ def test_getlk_reports_holder(make_ws, agents, tmpbase):
 
 # =========================================================== 4. waiting
 
+def held_across(make_ws, agents, tmpbase, kind, with_third=False):
+    """Two workspaces sharing shared/f: a holder in the first holds KIND's
+    exclusive lock on it; a waiter (and a third agent) have it open in the
+    second. Returns them all as attributes."""
+    t = types.SimpleNamespace(src=shared_src(tmpbase))
+    t.w1, t.w2 = shared_workspaces(make_ws, t.src, 2)
+    host_file(t.src, "f", 10)
+    t.lk, t.un = KIND_TYPES[kind]
+    t.holder, t.waiter = agents("lk-holder"), agents("lk-waiter")
+    t.fh = t.holder.open(t.w1.p("shared/f"))
+    t.fw = t.waiter.open(t.w2.p("shared/f"))
+    if with_third:
+        t.third = agents("lk-third")
+        t.f3 = t.third.open(t.w2.p("shared/f"))
+    assert t.holder.lock(t.fh, kind, t.lk) is None
+    return t
+
 @pytest.mark.parametrize("kind", ["posix", "ofd", "flock"])
 def test_wait_then_proceed(make_ws, agents, tmpbase, kind):
-    src = shared_src(tmpbase)
-    w1, w2 = shared_workspaces(make_ws, src, 2)
-    host_file(src, "f", 10)
-    lk, un = KIND_TYPES[kind]
-    holder, waiter = agents("lk-holder"), agents("lk-waiter")
-    fh, fw = holder.open(w1.p("shared/f")), waiter.open(w2.p("shared/f"))
-    assert holder.lock(fh, kind, lk) is None
+    t = held_across(make_ws, agents, tmpbase, kind)
+    lk, un = t.lk, t.un
+    holder, waiter, fh, fw = t.holder, t.waiter, t.fh, t.fw
     waiter.start_wait(fw, kind, lk)
     hold = 1.0
     time.sleep(hold)
@@ -638,16 +652,10 @@ def waiting_rows(w):
                                       ("flock", "ctypes"), ("posix", "raise"),
                                       ("flock", "raise")])
 def test_wait_interrupted_by_signal(make_ws, agents, tmpbase, kind, how):
-    src = shared_src(tmpbase)
-    w1, w2 = shared_workspaces(make_ws, src, 2)
-    host_file(src, "f", 10)
-    lk, un = KIND_TYPES[kind]
-    holder, waiter, third = (agents("lk-holder"), agents("lk-waiter"),
-                             agents("lk-third"))
-    fh = holder.open(w1.p("shared/f"))
-    fw = waiter.open(w2.p("shared/f"))
-    f3 = third.open(w2.p("shared/f"))
-    assert holder.lock(fh, kind, lk) is None
+    t = held_across(make_ws, agents, tmpbase, kind, with_third=True)
+    w2, lk, un = t.w2, t.lk, t.un
+    holder, waiter, third, fh, fw, f3 = (t.holder, t.waiter, t.third, t.fh,
+                                         t.fw, t.f3)
     if how == "ctypes":
         waiter.start_wait(fw, kind, lk)
     else:
@@ -673,14 +681,10 @@ def test_wait_interrupted_by_signal(make_ws, agents, tmpbase, kind, how):
 
 @pytest.mark.parametrize("kind", ["posix", "flock"])
 def test_wait_restarts_with_sa_restart(make_ws, agents, tmpbase, kind):
-    src = shared_src(tmpbase)
-    w1, w2 = shared_workspaces(make_ws, src, 2)
-    host_file(src, "f", 10)
-    lk, un = KIND_TYPES[kind]
-    holder, waiter = agents("lk-holder"), agents("lk-waiter")
-    fh, fw = holder.open(w1.p("shared/f")), waiter.open(w2.p("shared/f"))
+    t = held_across(make_ws, agents, tmpbase, kind)
+    w2, lk, un = t.w2, t.lk, t.un
+    holder, waiter, fh, fw = t.holder, t.waiter, t.fh, t.fw
     waiter.call(op="restart", on=True)
-    assert holder.lock(fh, kind, lk) is None
     waiter.start_wait(fw, kind, lk)
     assert eventually(lambda: waiting_rows(w2), 5)
     os.kill(waiter.pid, signal.SIGUSR1)
@@ -693,16 +697,10 @@ def test_wait_restarts_with_sa_restart(make_ws, agents, tmpbase, kind):
 
 @pytest.mark.parametrize("kind", ["posix", "ofd", "flock"])
 def test_killed_waiter_leaks_nothing(make_ws, agents, tmpbase, kind):
-    src = shared_src(tmpbase)
-    w1, w2 = shared_workspaces(make_ws, src, 2)
-    host_file(src, "f", 10)
-    lk, un = KIND_TYPES[kind]
-    holder, waiter, third = (agents("lk-holder"), agents("lk-waiter"),
-                             agents("lk-third"))
-    fh = holder.open(w1.p("shared/f"))
-    fw = waiter.open(w2.p("shared/f"))
-    f3 = third.open(w2.p("shared/f"))
-    assert holder.lock(fh, kind, lk) is None
+    t = held_across(make_ws, agents, tmpbase, kind, with_third=True)
+    src, w2, lk, un = t.src, t.w2, t.lk, t.un
+    holder, waiter, third, fh, fw, f3 = (t.holder, t.waiter, t.third, t.fh,
+                                         t.fw, t.f3)
     assert third.lock(f3, kind, lk) == "EAGAIN"    # warms w2 up
     # and a grant on a shared file starts w2's delivery thread, for good
     host_file(src, "g", 10)
