@@ -153,21 +153,6 @@ static int refuse_state_dir(const struct ws_options *opt)
 	return r;
 }
 
-/* Unions are built at the workspace root only, for now. */
-static int refuse_cow(const struct ws_options *opt)
-{
-	for (size_t i = 0; i < opt->nlayers; i++) {
-		if (opt->layers[i].mode == LAYER_COW &&
-		    strcmp(opt->layers[i].target, "/") != 0) {
-			fprintf(stderr, "wsfs: layer '%s:%s:cow': cow layers "
-				"are supported at '/' only\n",
-				opt->layers[i].source, opt->layers[i].target);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* The cow layers, in the order given (the first is on top), merged under
 ** the upper's root. */
 static int make_union(void)
@@ -242,8 +227,7 @@ int lmount_prepare(struct registry *reg, struct ws_options *opt)
 	char err[PATH_MAX + 256];
 
 	sweep(opt);
-	if (settle_stack(reg, opt) < 0 || refuse_state_dir(opt) < 0 ||
-	    refuse_cow(opt) < 0)
+	if (settle_stack(reg, opt) < 0 || refuse_state_dir(opt) < 0)
 		return -1;
 	LM.stack = opt->layers;
 	LM.n = opt->nlayers;

@@ -147,19 +147,18 @@ static int path_within(const char *inner, const char *outer)
 	       (inner[len] == '\0' || inner[len] == '/');
 }
 
+int layer_path_within(const char *inner, const char *outer)
+{
+	return path_within(inner, outer);
+}
+
 static int paths_related(const char *a, const char *b)
 {
 	return path_within(a, b) || path_within(b, a);
 }
 
-/*
-** Normalises the target TEXT into *OUT (malloc'd).  Returns 0, -ENOMEM, or
-** -EINVAL with the reason, to follow "target '...' ", in WHY.  A NUL cannot
-** occur inside a C string, so the control-byte test covers every byte that
-** could end a path early or split a line.
-*/
-static int target_normalise(const char *text, char **out, char *why,
-			    size_t whylen)
+int layer_path_normalise(const char *text, char **out, char *why,
+			 size_t whylen)
 {
 	const char *p = text;
 	size_t len, used = 0;
@@ -172,12 +171,6 @@ static int target_normalise(const char *text, char **out, char *why,
 	}
 	if (has_control(text)) {
 		snprintf(why, whylen, "contains a control character");
-		return -EINVAL;
-	}
-	/* The status reply is "layer.N MODE TARGET SOURCE": a space in the
-	** target would make it ambiguous where the source begins. */
-	if (strchr(text, ' ')) {
-		snprintf(why, whylen, "contains a space");
 		return -EINVAL;
 	}
 	/* The result is never longer than the text, plus the lone "/". */
@@ -211,15 +204,40 @@ static int target_normalise(const char *text, char **out, char *why,
 	if (used == 0)
 		buf[used++] = '/';
 	buf[used] = '\0';
-	if (used > LAYER_TARGET_MAX) {
-		snprintf(why, whylen, "is longer than %d bytes",
-			 LAYER_TARGET_MAX);
-		goto invalid;
-	}
 	*out = buf;
 	return 0;
 invalid:
 	free(buf);
+	return -EINVAL;
+}
+
+/*
+** Normalises the target TEXT into *OUT (malloc'd): layer_path_normalise's
+** rules, no space, and at most LAYER_TARGET_MAX bytes.  Returns 0, -ENOMEM,
+** or -EINVAL with the reason, to follow "target '...' ", in WHY.
+*/
+static int target_normalise(const char *text, char **out, char *why,
+			    size_t whylen)
+{
+	int rc = layer_path_normalise(text, out, why, whylen);
+
+	if (rc < 0)
+		return rc;
+	/* The status reply is "layer.N MODE TARGET SOURCE": a space in the
+	** target would make it ambiguous where the source begins. */
+	if (strchr(*out, ' ')) {
+		snprintf(why, whylen, "contains a space");
+		goto invalid;
+	}
+	if (strlen(*out) > LAYER_TARGET_MAX) {
+		snprintf(why, whylen, "is longer than %d bytes",
+			 LAYER_TARGET_MAX);
+		goto invalid;
+	}
+	return 0;
+invalid:
+	free(*out);
+	*out = NULL;
 	return -EINVAL;
 }
 
@@ -507,6 +525,12 @@ static int check_one(const struct layer_spec *s, size_t i, char *err,
 		    "/shared", clip(s->source, &q));
 		return -1;
 	}
+	/* Unions are built at the workspace root only, for now. */
+	if (s->mode == LAYER_COW && !is_root(s->target)) {
+		say(err, errlen, "layer '%s:%s:cow': cow layers are supported "
+		    "at '/' only", clip(s->source, &q), s->target);
+		return -1;
+	}
 	return 0;
 }
 
@@ -757,6 +781,14 @@ static int insert_rows(sqlite3 *db, const char *name,
 	return rc;
 }
 
+int layer_stack_write_db(sqlite3 *db, const char *name,
+			 const struct layer_spec *v, size_t n)
+{
+	int rc = delete_rows(db, name);
+
+	return rc == SQLITE_OK ? insert_rows(db, name, v, n) : rc;
+}
+
 /* BEGIN IMMEDIATE takes the write lock up front, so a concurrent writer
 ** makes us wait on the busy timeout instead of failing an upgrade. */
 static int write_stack(struct registry *reg, sqlite3 *db, const char *name,
@@ -768,9 +800,7 @@ static int write_stack(struct registry *reg, sqlite3 *db, const char *name,
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(reg, db, rc, "storing", name, err, errlen);
-	rc = delete_rows(db, name);
-	if (rc == SQLITE_OK)
-		rc = insert_rows(db, name, v, n);
+	rc = layer_stack_write_db(db, name, v, n);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
@@ -811,18 +841,6 @@ int registry_set_layers(struct registry *reg, const char *name,
 	return rc;
 }
 
-static int dup_col(sqlite3_stmt *st, int col, char **out)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	*out = NULL;
-	if (t == NULL)
-		return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 :
-		       -ENOMEM;
-	*out = strdup((const char *)t);
-	return *out != NULL ? 0 : -ENOMEM;
-}
-
 /* One row into S; -EUCLEAN for a row the parsers could not have made. */
 static int row_to_spec(sqlite3_stmt *st, struct layer_spec *s)
 {
@@ -832,9 +850,9 @@ static int row_to_spec(sqlite3_stmt *st, struct layer_spec *s)
 	memset(s, 0, sizeof(*s));
 	if (mode == NULL || mode_from_name((const char *)mode, &s->mode) < 0)
 		return -EUCLEAN;
-	rc = dup_col(st, 2, &s->source);
+	rc = sql_column_strdup(st, 2, &s->source);
 	if (rc == 0)
-		rc = dup_col(st, 3, &s->target);
+		rc = sql_column_strdup(st, 3, &s->target);
 	if (rc == 0 && !spec_is_sound(s))
 		rc = -EUCLEAN;
 	if (rc < 0)

@@ -70,6 +70,19 @@ int layer_spec_parse_shared(const char *text, struct layer_spec *out,
 int layer_stack_check(const struct layer_spec *v, size_t n, const char *upper,
 		      char *err, size_t errlen);
 
+/* An absolute path TEXT with repeated and trailing slashes dropped into
+** *OUT (malloc'd); refuses relative paths, control bytes, "." and ".."
+** components and components over NAME_MAX.  Returns 0, -ENOMEM, or
+** -EINVAL with the reason, to follow "'TEXT' ", in WHY.  A NUL cannot occur
+** inside a C string, so the control-byte test covers every byte that could
+** end a path early or split a line. */
+int layer_path_normalise(const char *text, char **out, char *why,
+			 size_t whylen);
+
+/* Whether INNER is OUTER or below it, by whole components ("/a/b" is
+** within "/a", "/ab" is not); both absolute and normalised. */
+int layer_path_within(const char *inner, const char *outer);
+
 void layer_spec_free(struct layer_spec *s);
 void layer_stack_free(struct layer_spec *v, size_t n);
 
@@ -79,6 +92,13 @@ struct registry;
 int registry_set_layers(struct registry *reg, const char *name,
 			const struct layer_spec *v, size_t n, char *err,
 			size_t errlen);
+
+/* The statements of registry_set_layers without its checks and its
+** transaction, for a caller that writes more in the same transaction
+** (wsctl's definitions).  Returns an SQLite result code. */
+struct sqlite3;
+int layer_stack_write_db(struct sqlite3 *db, const char *name,
+			 const struct layer_spec *v, size_t n);
 
 /* The stored stack of NAME, in order; *OUT is NULL and *N 0 if none is
 ** stored. Free with layer_stack_free. Returns 0 or -errno with ERR. */

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -80,4 +81,16 @@ int sql_enable_wal(sqlite3 *db, int timeout_ms, int *is_wal)
 		(void)nanosleep(&pause, NULL);
 	}
 	return rc;
+}
+
+int sql_column_strdup(sqlite3_stmt *st, int col, char **out)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	*out = NULL;
+	if (t == NULL)
+		return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 :
+		       -ENOMEM;
+	*out = strdup((const char *)t);
+	return *out != NULL ? 0 : -ENOMEM;
 }

@@ -16,4 +16,9 @@ int sql_errno(int rc);
 ** from taking its lock. */
 int sql_enable_wal(struct sqlite3 *db, int timeout_ms, int *is_wal);
 
+/* Column COL of the current row of ST as a malloc'd string in *OUT, NULL
+** for an SQL NULL.  Returns 0 or -ENOMEM. */
+struct sqlite3_stmt;
+int sql_column_strdup(struct sqlite3_stmt *st, int col, char **out);
+
 #endif
