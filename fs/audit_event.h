@@ -48,6 +48,7 @@ static inline int op_begin(fuse_req_t req, enum ws_op op)
 	audit_current_req = req;
 	if (!audit_failing())
 		return 0;
+	stats_error_reply(EIO);
 	fuse_reply_err(req, EIO);
 	return 1;
 }

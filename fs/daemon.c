@@ -8,7 +8,10 @@
 ** inherited stderr, and writes one byte to the pipe when the mount is up.
 ** The parent then exits 0; if the child dies instead, the parent exits with
 ** the child's status.  Nothing is shared across the fork: SQLite and the
-** /proc/self descriptors are opened in the child.
+** /proc/self descriptors are opened in the child.  A service manager
+** ($NOTIFY_SOCKET) hears READY=1 at that same moment, from the parent or,
+** in the foreground, from the daemon, and STOPPING=1 when the session ends
+** (sd_notify.c).
 **
 ** The end of a mount is the same whatever causes it: fusermount3 -u and
 ** umount end the session loop; SIGTERM, SIGINT and SIGHUP are taken by a
@@ -32,8 +35,10 @@
 #include "inode.h"
 #include "layer_mount.h"
 #include "log.h"
+#include "metrics.h"
 #include "quota_mount.h"
 #include "registry.h"
+#include "sd_notify.h"
 #include "setid.h"
 #include "stats.h"
 
@@ -104,8 +109,14 @@ static void detach(int *ready_fd)
 	do {
 		n = read(pipefd[0], &byte, 1);
 	} while (n < 0 && errno == EINTR);
-	if (n == 1)
+	if (n == 1) {
+		/* We are the service manager's main process, not the daemon. */
+		status = sdnotify_ready(pid);
+		if (status < 0)
+			fprintf(stderr, "wsfs: warning: cannot notify the service "
+				"manager: %s\n", strerror(-status));
 		_exit(WS_EXIT_OK);
+	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
@@ -179,7 +190,9 @@ static double seconds_since(const struct timespec *t0)
 	       (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static void write_status(struct ws_daemon *d, FILE *out)
+/* LAYERS: with the layer stack and ephemeral usage, which costs a scan of
+** each ephemeral tree and is left out of the metrics file. */
+static void write_status(struct ws_daemon *d, FILE *out, int layers)
 {
 	uint64_t held, waiting;
 
@@ -200,7 +213,8 @@ static void write_status(struct ws_daemon *d, FILE *out)
 	shared_usage(&held, &waiting);
 	fprintf(out, "shared.bytes %" PRIu64 "\n", held);
 	fprintf(out, "shared.inodes %" PRIu64 "\n", waiting);
-	lmount_status(out);
+	if (layers)
+		lmount_status(out);
 	fprintf(out, "audit.level %s\n", d->opt->audit_level == AUDIT_FULL ? "full" :
 		d->opt->audit_level == AUDIT_META ? "meta" : "off");
 	if (d->audit_started)
@@ -232,7 +246,7 @@ static int handle_request(const char *request, FILE *out, char *errmsg,
 	struct ws_daemon *d = arg;
 
 	if (strcmp(request, "status") == 0) {
-		write_status(d, out);
+		write_status(d, out, 1);
 		return 0;
 	}
 	if (strcmp(request, "quota") == 0)
@@ -245,6 +259,13 @@ static int handle_request(const char *request, FILE *out, char *errmsg,
 		return quota_set(request + 10, out, errmsg, errlen);
 	snprintf(errmsg, errlen, "unknown command '%.64s'", request);
 	return -EINVAL;
+}
+
+/* The metrics file is made from the same replies (metrics.c). */
+static void metrics_source(FILE *status, FILE *quota, void *arg)
+{
+	write_status(arg, status, 0);
+	qmount_ctl_show(quota);
 }
 
 /* ---- setup and teardown ------------------------------------------------- */
@@ -499,6 +520,20 @@ static int start_control(struct ws_daemon *d)
 	return 0;
 }
 
+static int start_metrics(struct ws_daemon *d)
+{
+	char err[PATH_MAX + 128];
+
+	if (!d->opt->metrics_file)
+		return 0;
+	if (metrics_start(d->opt->metrics_file, d->opt->metrics_interval,
+			  metrics_source, d, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int open_upper(const struct ws_options *opt, char *err, size_t errlen)
 {
 	int fd = open(opt->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -549,6 +584,8 @@ static void teardown(struct ws_daemon *d)
 		stop_signal_thread(d);
 		fuse_session_destroy(d->se);
 	}
+	/* No request runs now, and what the figures come from still lives. */
+	metrics_stop();
 	locks_table_clear();
 	lmount_stop(d->quota_started);
 	if (d->quota_started)
@@ -571,13 +608,17 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 {
 	struct ws_daemon d;
 	char err[512];
-	int r, status = WS_EXIT_SETUP;
+	int r, nr, status = WS_EXIT_SETUP;
 
 	memset(&d, 0, sizeof(d));
 	d.opt = opt;
 	d.ready_fd = -1;
 	d.start_time = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &d.started);
+	r = sdnotify_init(opt->name, opt->mountpoint);
+	if (r < 0)
+		fprintf(stderr, "wsfs: warning: NOTIFY_SOCKET ignored: %s\n",
+			strerror(-r));
 	if (new_session(&d, args, ops) < 0) {
 		status = WS_EXIT_USAGE;
 		goto out;
@@ -602,13 +643,19 @@ int daemon_run(struct ws_options *opt, struct fuse_args *args,
 	}
 	if (start_quota(&d) < 0 || lmount_graft(opt) < 0 ||
 	    start_audit(&d) < 0 || start_session(&d) < 0 ||
-	    start_control(&d) < 0 || signal_ready(&d) < 0)
+	    start_control(&d) < 0 || start_metrics(&d) < 0 ||
+	    signal_ready(&d) < 0)
 		goto out;
+	/* Detached, the parent has told the manager (see detach()). */
+	if (opt->foreground && (r = sdnotify_ready(getpid())) < 0)
+		ws_log("cannot notify the service manager: %s", strerror(-r));
 	ws_log("workspace %s mounted at %s (upper %s, pid %d)", opt->name,
 	       opt->mountpoint, opt->upper, (int)getpid());
 	qmount_log_setup();
 	lmount_log_setup();
 	r = serve(&d);
+	if ((nr = sdnotify_stopping()) < 0)
+		ws_log("cannot notify the service manager: %s", strerror(-nr));
 	/* A signal makes libfuse report its number; that is a clean stop. */
 	status = r < 0 ? WS_EXIT_RUNTIME : WS_EXIT_OK;
 	ws_log("workspace %s unmounting (%s)", opt->name,

@@ -243,7 +243,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 	}
 	/* An error after some entries is reported on the next call instead. */
 	if (err && rem == size)
-		fuse_reply_err(req, err);
+		reply_status(req, err);
 	else
 		fuse_reply_buf(req, buf, size - rem);
 	free(buf);
@@ -291,7 +291,7 @@ static void ws_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	}
 	fd = dirfd(d->dp);
 	r = datasync ? fdatasync(fd) : fsync(fd);
-	fuse_reply_err(req, r < 0 ? errno : 0);
+	reply_status(req, r < 0 ? errno : 0);
 }
 
 void ops_dir_register(struct fuse_lowlevel_ops *ops)

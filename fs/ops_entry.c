@@ -318,7 +318,7 @@ static void ws_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	err = remove_entry(parent, name, 0);
 	a = audit_name(req, OP_UNLINK, inode_of(parent), name, NULL, err, NULL);
-	fuse_reply_err(req, err ? -err : -a);
+	reply_status(req, err ? -err : -a);
 }
 
 static void ws_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -329,7 +329,7 @@ static void ws_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	err = remove_entry(parent, name, AT_REMOVEDIR);
 	a = audit_name(req, OP_RMDIR, inode_of(parent), name, NULL, err, NULL);
-	fuse_reply_err(req, err ? -err : -a);
+	reply_status(req, err ? -err : -a);
 }
 
 /* Renames in the upper; a whiteout at the new name goes first (a directory
@@ -426,7 +426,7 @@ static void ws_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	err = rename_entry(from, name, to, newname, flags);
 	a = audit_rename(req, from, name, to, newname, flags, err);
-	fuse_reply_err(req, err ? -err : -a);
+	reply_status(req, err ? -err : -a);
 }
 
 void ops_entry_register(struct fuse_lowlevel_ops *ops)

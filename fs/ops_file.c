@@ -367,7 +367,7 @@ static void read_small(fuse_req_t req, fuse_ino_t ino, int hfd, int fd,
 	ssize_t n = pread(fd, buf, size, off);
 
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		reply_status(req, errno);
 		return;
 	}
 	stats_add(&ws_stats.bytes_read, (uint64_t)n);
@@ -464,7 +464,7 @@ static void ws_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	op_note(req, OP_FSYNC);
 	(void)ino;
 	r = datasync ? fdatasync(fd) : fsync(fd);
-	fuse_reply_err(req, r < 0 ? errno : 0);
+	reply_status(req, r < 0 ? errno : 0);
 }
 
 static void ws_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
@@ -485,7 +485,7 @@ static void ws_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	}
 	if (audit_denial(err))
 		audit_node(req, OP_FALLOCATE, inode_of(ino), fd, err, NULL);
-	fuse_reply_err(req, -err);
+	reply_status(req, -err);
 }
 
 static void ws_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -498,7 +498,7 @@ static void ws_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	(void)ino;
 	res = lseek(fh_fd(fi), off, whence);
 	if (res < 0)
-		fuse_reply_err(req, errno);
+		reply_status(req, errno);
 	else
 		fuse_reply_lseek(req, res);
 }

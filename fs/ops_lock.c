@@ -88,7 +88,7 @@ static void wait_done(fuse_req_t req, struct lock_pending *p, int err)
 	locks_pending_done(p, err);
 	if (!err)
 		granted(n, &r);
-	fuse_reply_err(req, -err);
+	reply_status(req, -err);
 }
 
 /* What the table handed back in P, if anything: a wait for the lock (ERR
@@ -134,7 +134,7 @@ static void ws_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		return;
 	if (!err)
 		granted(n, &r);
-	fuse_reply_err(req, err < 0 ? -err : 0);
+	reply_status(req, err < 0 ? -err : 0);
 }
 
 static void ws_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -165,7 +165,7 @@ static void ws_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		return;
 	if (!err)
 		granted(n, &r);
-	fuse_reply_err(req, err < 0 ? -err : 0);
+	reply_status(req, err < 0 ? -err : 0);
 }
 
 void ops_lock_register(struct fuse_lowlevel_ops *ops)

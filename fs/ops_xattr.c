@@ -109,7 +109,7 @@ static void ws_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		if (!err)
 			err = a;
 	}
-	fuse_reply_err(req, -err);
+	reply_status(req, -err);
 }
 
 /* With SIZE 0 the kernel asks only how big the value is. */
@@ -270,7 +270,7 @@ static void ws_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		if (!err)
 			err = a;
 	}
-	fuse_reply_err(req, -err);
+	reply_status(req, -err);
 }
 
 void ops_xattr_register(struct fuse_lowlevel_ops *ops)

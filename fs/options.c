@@ -10,6 +10,7 @@
 ** `suid` and `dev` are ignored with a warning rather than refused, because
 ** mount.fuse3 adds them on its own to every mount root makes from fstab.
 */
+#include "metrics.h"
 #include "options.h"
 #include "qparse.h"
 #include "registry.h"
@@ -49,6 +50,7 @@ struct parse_state {
 	char *timeout;		/* as given; parsed by parse_timeout() */
 	char *quota[Q_COUNT];	/* as given; parsed by parse_quota() */
 	char *audit[AU_COUNT];	/* as given; parsed by parse_audit() */
+	char *metrics_interval;	/* as given; parsed by parse_metrics() */
 	int failed;
 };
 
@@ -71,6 +73,8 @@ static const struct fuse_opt ws_opt_spec[] = {
 	{ "audit_anchor=%s", offsetof(struct parse_state, audit[AU_ANCHOR]), 0 },
 	{ "audit_checkpoint=%s", offsetof(struct parse_state, audit[AU_CP_RECORDS]), 0 },
 	{ "audit_checkpoint_secs=%s", offsetof(struct parse_state, audit[AU_CP_SECS]), 0 },
+	{ "metrics=%s", offsetof(struct parse_state, o.metrics_file), 0 },
+	{ "metrics_interval=%s", offsetof(struct parse_state, metrics_interval), 0 },
 	FUSE_OPT_KEY("layer=", KEY_LAYER),
 	FUSE_OPT_KEY("ephemeral", KEY_EPHEMERAL),
 	FUSE_OPT_KEY("ephemeral=", KEY_EPHEMERAL_AT),
@@ -184,7 +188,12 @@ void options_usage(const char *prog)
 	       "    -o audit_anchor=FILE|'|CMD'  append each signed checkpoint to FILE, or\n"
 	       "                               pipe it to CMD\n"
 	       "    -o audit_checkpoint=N      checkpoint every N records (default 10000)\n"
-	       "    -o audit_checkpoint_secs=T ... or every T seconds (default 60)\n\n"
+	       "    -o audit_checkpoint_secs=T ... or every T seconds (default 60)\n"
+	       "    -o metrics=FILE    keep FILE (an absolute path, e.g. NAME.prom in\n"
+	       "                       node_exporter's textfile directory) current in\n"
+	       "                       the Prometheus text format\n"
+	       "    -o metrics_interval=SECS  rewrite it every SECS seconds, 1-3600\n"
+	       "                       (default 5)\n\n"
 	       "libfuse options:\n", prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -260,6 +269,31 @@ static int parse_audit(struct parse_state *ps, struct ws_options *opt)
 		opt->audit_anchor = a[AU_ANCHOR];
 		a[AU_ANCHOR] = NULL;
 	}
+	return 0;
+}
+
+/* The metrics file is checked here, before the daemon detaches, so a
+** path that cannot work is a usage error on the caller's terminal. */
+static int parse_metrics(struct parse_state *ps, struct ws_options *opt)
+{
+	char err[PATH_MAX + 128];
+	long secs = 5;
+
+	if (ps->metrics_interval &&
+	    parse_count("metrics_interval", ps->metrics_interval, 3600L,
+			&secs) < 0)
+		return -1;
+	if (ps->metrics_interval && !opt->metrics_file) {
+		fprintf(stderr, "wsfs: metrics_interval=%s: needs metrics=FILE\n",
+			ps->metrics_interval);
+		return -1;
+	}
+	if (opt->metrics_file &&
+	    metrics_check_path(opt->metrics_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return -1;
+	}
+	opt->metrics_interval = (unsigned int)secs;
 	return 0;
 }
 
@@ -559,7 +593,8 @@ int options_parse(struct fuse_args *args, struct ws_options *opt)
 		goto out;
 	}
 	if (parse_timeout(ps.timeout, &opt->timeout) < 0 ||
-	    parse_quota(&ps, opt) < 0 || parse_audit(&ps, opt) < 0)
+	    parse_quota(&ps, opt) < 0 || parse_audit(&ps, opt) < 0 ||
+	    parse_metrics(&ps, opt) < 0)
 		goto out;
 	opt->fd_cache = ps.fd_cache ? ps.fd_cache : default_fd_cache();
 	if (opt->fd_cache < 16) {
@@ -578,6 +613,7 @@ out:
 	for (int i = 0; i < ps.npositional; i++)
 		free(ps.positional[i]);
 	free(ps.timeout);
+	free(ps.metrics_interval);
 	for (int i = 0; i < Q_COUNT; i++)
 		free(ps.quota[i]);
 	for (int i = 0; i < AU_COUNT; i++)
@@ -592,6 +628,7 @@ void options_free(struct ws_options *opt)
 	free(opt->name);
 	free(opt->state);
 	free(opt->audit_anchor);
+	free(opt->metrics_file);
 	layer_stack_free(opt->layers, opt->nlayers);
 	memset(opt, 0, sizeof(*opt));
 }

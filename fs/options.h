@@ -46,6 +46,8 @@ struct ws_options {
 	char *audit_anchor;	/* NULL, an absolute path, or "|command" */
 	long audit_cp_records;
 	long audit_cp_secs;
+	char *metrics_file;	/* -o metrics=: NULL, or an absolute path */
+	unsigned int metrics_interval;	/* seconds between its rewrites */
 	struct layer_spec *layers;	/* -o layer= and -o ephemeral, in order */
 	size_t nlayers;
 	int layers_given;	/* given: they replace the stored stack */

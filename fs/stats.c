@@ -10,9 +10,25 @@
 ** is indexed by enum value with designated initializers and checked at
 ** compile time, so adding an op to the enum without naming it fails the
 ** build instead of printing a NULL.
+**
+** Denials are error replies, counted by errno.  Not every error reply is
+** one: some are answers that programs ask for as a matter of course, and
+** counting them would bury the refusals an operator looks for.  Those are
+** ENOENT (a name that is not there: every PATH search and every create
+** starts with one), ENODATA and ERANGE (an xattr that is not set, a buffer
+** size probe; the kernel asks for security.capability before every
+** write), ENOSYS and EOPNOTSUPP (a feature probe: an ACL on a workspace
+** without -o acl, an operation the kernel then stops asking for), EINTR
+** (the caller gave up, a lock wait interrupted), ENXIO (lseek's
+** SEEK_DATA/SEEK_HOLE past the last extent) and ESTALE (the kernel
+** retries the lookup itself; the caller never sees it).  Everything else
+** (permission, read-only layer, quota, containment, a lock conflict, an
+** I/O error, EEXIST or ENOTEMPTY) is a denial, counted under its own name
+** when it is in the table and as "other" when not.
 */
 #include "stats.h"
 
+#include <errno.h>
 #include <inttypes.h>
 
 struct ws_stats ws_stats;
@@ -59,6 +75,64 @@ static const char *const op_names[OP__COUNT] = {
 _Static_assert(OP_FLOCK + 1 == OP__COUNT,
 	       "every enum ws_op needs a name in op_names");
 
+static const struct {
+	int err;
+	const char *name;
+} denials[DENIAL__COUNT] = {
+	[DENIAL_EACCES] = { EACCES, "EACCES" },
+	[DENIAL_EPERM] = { EPERM, "EPERM" },
+	[DENIAL_EROFS] = { EROFS, "EROFS" },
+	[DENIAL_EDQUOT] = { EDQUOT, "EDQUOT" },
+	[DENIAL_ENOSPC] = { ENOSPC, "ENOSPC" },
+	[DENIAL_EXDEV] = { EXDEV, "EXDEV" },
+	[DENIAL_ENOLCK] = { ENOLCK, "ENOLCK" },
+	[DENIAL_EAGAIN] = { EAGAIN, "EAGAIN" },
+	[DENIAL_EIO] = { EIO, "EIO" },
+	[DENIAL_ELOOP] = { ELOOP, "ELOOP" },
+	[DENIAL_ENAMETOOLONG] = { ENAMETOOLONG, "ENAMETOOLONG" },
+	[DENIAL_EBUSY] = { EBUSY, "EBUSY" },
+	[DENIAL_ENOTEMPTY] = { ENOTEMPTY, "ENOTEMPTY" },
+	[DENIAL_EEXIST] = { EEXIST, "EEXIST" },
+	[DENIAL_EINVAL] = { EINVAL, "EINVAL" },
+	[DENIAL_EISDIR] = { EISDIR, "EISDIR" },
+	[DENIAL_ENOTDIR] = { ENOTDIR, "ENOTDIR" },
+	[DENIAL_OTHER] = { 0, "other" },
+};
+
+_Static_assert(DENIAL_OTHER + 1 == DENIAL__COUNT,
+	       "every enum ws_denial needs an entry in denials");
+
+const char *ws_denial_name(enum ws_denial d)
+{
+	if ((unsigned int)d >= DENIAL__COUNT || denials[d].name == NULL)
+		return "unknown";
+	return denials[d].name;
+}
+
+void stats_error_reply(int err)
+{
+	int d;
+
+	switch (err) {
+	case 0:
+	case ENOENT:
+	case ENODATA:
+	case ERANGE:
+	case ENOSYS:
+	case EOPNOTSUPP:
+	case EINTR:
+	case ENXIO:
+	case ESTALE:
+		return;
+	default:
+		break;
+	}
+	for (d = 0; d < DENIAL_OTHER; d++)
+		if (denials[d].err == err)
+			break;
+	atomic_fetch_add_explicit(&ws_stats.denied[d], 1, memory_order_relaxed);
+}
+
 const char *ws_op_name(enum ws_op op)
 {
 	if ((unsigned int)op >= OP__COUNT || op_names[op] == NULL)
@@ -79,13 +153,19 @@ static int64_t load_i64(_Atomic int64_t *v)
 void stats_write_kv(FILE *out)
 {
 	uint64_t n;
-	int op;
+	int op, d;
 
 	for (op = 0; op < OP__COUNT; op++) {
 		n = load_u64(&ws_stats.ops[op]);
 		if (n > 0)
 			fprintf(out, "ops.%s %" PRIu64 "\n",
 				ws_op_name((enum ws_op)op), n);
+	}
+	for (d = 0; d < DENIAL__COUNT; d++) {
+		n = load_u64(&ws_stats.denied[d]);
+		if (n > 0)
+			fprintf(out, "denied.%s %" PRIu64 "\n",
+				ws_denial_name((enum ws_denial)d), n);
 	}
 	fprintf(out, "bytes_read %" PRIu64 "\n",
 		load_u64(&ws_stats.bytes_read));

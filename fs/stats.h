@@ -23,17 +23,35 @@ enum ws_op {
 	OP__COUNT
 };
 
+/* The errnos that denials are counted under (stats.c says which error
+** replies are denials); any other denial is counted as DENIAL_OTHER. */
+enum ws_denial {
+	DENIAL_EACCES, DENIAL_EPERM, DENIAL_EROFS, DENIAL_EDQUOT, DENIAL_ENOSPC,
+	DENIAL_EXDEV, DENIAL_ENOLCK, DENIAL_EAGAIN, DENIAL_EIO, DENIAL_ELOOP,
+	DENIAL_ENAMETOOLONG, DENIAL_EBUSY, DENIAL_ENOTEMPTY, DENIAL_EEXIST,
+	DENIAL_EINVAL, DENIAL_EISDIR, DENIAL_ENOTDIR, DENIAL_OTHER,
+	DENIAL__COUNT
+};
+
 struct ws_stats {
 	_Atomic uint64_t ops[OP__COUNT];
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	_Atomic int64_t open_files;
 	_Atomic int64_t open_dirs;
+	_Atomic uint64_t denied[DENIAL__COUNT];
 };
 
 extern struct ws_stats ws_stats;
 
 const char *ws_op_name(enum ws_op op);
+/* "EACCES" ..., "other". */
+const char *ws_denial_name(enum ws_denial d);
+
+/* Counts an error reply of ERR (a positive errno) if it is a denial. Called
+** by every path that replies an error to the kernel (reply_err and
+** reply_status in wsfs.h, op_begin). */
+void stats_error_reply(int err);
 
 static inline void stats_op(enum ws_op op)
 {
@@ -50,8 +68,9 @@ static inline void stats_gauge(_Atomic int64_t *gauge, int64_t delta)
 	atomic_fetch_add_explicit(gauge, delta, memory_order_relaxed);
 }
 
-/* Writes "ops.<name> N" lines (non-zero ones only) plus byte and open
-** counters in the control protocol's key/value form. */
+/* Writes "ops.<name> N" and "denied.<ERRNO> N" lines (non-zero ones
+** only) plus byte and open counters in the control protocol's key/value
+** form. */
 void stats_write_kv(FILE *out);
 
 #endif

@@ -35,7 +35,19 @@ void ops_lock_register(struct fuse_lowlevel_ops *ops);
 ** bug can never look like success. */
 static inline void reply_err(fuse_req_t req, int neg_errno)
 {
-	fuse_reply_err(req, neg_errno < 0 ? -neg_errno : EIO);
+	int err = neg_errno < 0 ? -neg_errno : EIO;
+
+	stats_error_reply(err);
+	fuse_reply_err(req, err);
+}
+
+/* Replies ERR (a positive errno, or 0 for success) to a request whose only
+** reply is a status, counting it if it is a denial. */
+static inline void reply_status(fuse_req_t req, int err)
+{
+	if (err != 0)
+		stats_error_reply(err);
+	fuse_reply_err(req, err);
 }
 
 /* An open file's fi->fh: the backing descriptor in the low 32 bits, flags
