@@ -60,7 +60,7 @@
 
 #include "util.h"
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 #define BUSY_TIMEOUT_MS 5000
 #define CLAIM_RETRIES 20
 #define CLAIM_RETRY_NS (5 * 1000 * 1000)
@@ -99,13 +99,20 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS layers("
 	"name TEXT NOT NULL, position INTEGER NOT NULL, mode TEXT NOT NULL, "
 	"source TEXT, target TEXT NOT NULL, PRIMARY KEY(name, position));"
+	/* Declared workspaces (wsctl create/apply, tools/wsdef.c): what
+	** wsctl mount starts a daemon with, besides the layers and quotas
+	** rows above. NULL upper: the whole workspace is ephemeral. */
+	"CREATE TABLE IF NOT EXISTS workspaces("
+	"name TEXT PRIMARY KEY, upper TEXT, mountpoint TEXT, audit TEXT, "
+	"options TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO meta(key, value) "
 	"VALUES('schema_version', '" SCHEMA_VERSION "');"
-	/* Version 1 had only mounts and meta, version 2 lacked layers; every
+	/* Version 1 had only mounts and meta, version 2 lacked layers,
+	** version 3 lacked workspaces; every
 	** change since only added tables, which the statements above have
 	** just created, so both are upgraded in place. */
 	"UPDATE meta SET value = '" SCHEMA_VERSION "' "
-	"WHERE key = 'schema_version' AND value IN ('1', '2');";
+	"WHERE key = 'schema_version' AND value IN ('1', '2', '3');";
 
 #define SELECT_MOUNTS \
 	"SELECT name, mountpoint, upper, pid, start_time, socket FROM mounts"

@@ -256,3 +256,81 @@ def as_user(uid, gid, fn):
     os.close(r)
     os.waitpid(pid, 0)
     return int(data or b"-10001")
+
+
+class Operator:
+    """An operator's view of one state directory, driven through wsctl.
+
+    cleanup() leaves nothing behind whatever the test did: every daemon
+    the registry knows is stopped (wsctl umount --force, then SIGKILL by
+    pid), and every wsfs mount under the test's base is detached.
+    """
+
+    wsctl_bin = WSCTL
+
+    def __init__(self, base):
+        self.base = base
+        self.state = os.path.join(base, "state")
+
+    def path(self, *parts):
+        return os.path.join(self.base, *parts)
+
+    def wsctl(self, *args, input=None, env=None, timeout=120):
+        return subprocess.run([WSCTL, "--state", self.state] + list(args),
+                              capture_output=True, text=True, input=input,
+                              env=env, timeout=timeout)
+
+    def ok(self, *args, **kw):
+        r = self.wsctl(*args, **kw)
+        assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+        return r.stdout
+
+    def fails(self, status, *args, **kw):
+        """Runs wsctl expecting STATUS and exactly one 'wsctl: ' line."""
+        r = self.wsctl(*args, **kw)
+        assert r.returncode == status, (args, r.returncode, r.stdout,
+                                        r.stderr)
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("wsctl: "), (
+            args, r.stderr)
+        return lines[0]
+
+    def ls(self):
+        import json
+        return {w["name"]: w for w in json.loads(self.ok("ls", "--json"))}
+
+    def registry_pids(self):
+        db_path = os.path.join(self.state, "state.db")
+        if not os.path.exists(db_path):
+            return {}
+        db = sqlite3.connect(db_path, timeout=5)
+        try:
+            return dict(db.execute("SELECT name, pid FROM mounts"))
+        finally:
+            db.close()
+
+    def cleanup(self):
+        pids = self.registry_pids()
+        for name in pids:
+            self.wsctl("umount", "--force", name, timeout=60)
+        for pid in pids.values():
+            try:
+                # a stale row's pid may belong to someone else by now
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == "wsfs":
+                        os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        with open("/proc/self/mountinfo") as f:
+            mounts = [l.split()[4].encode().decode("unicode_escape")
+                      for l in f]
+        for m in reversed(mounts):
+            if m.startswith(self.base + "/"):
+                subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+@pytest.fixture
+def operator(tmpbase):
+    op = Operator(tmpbase)
+    yield op
+    op.cleanup()

@@ -1171,7 +1171,7 @@ def test_daemon_killed_releases_everything(make_ws, agents, tmpbase):
     assert {(r["workspace"], r["path"]) for r in rows} == \
         {(w2.name, "/shared/" + n) for n in ("p", "o", "f")}
     r = w2.wsctl("locks", w1.name)
-    assert r.returncode == 1 and "not running" in r.stderr, r
+    assert r.returncode == 6 and "not running" in r.stderr, r
 
 
 # ========================================================= 10. wsctl locks
@@ -1265,10 +1265,10 @@ def test_wsctl_locks_lists_and_refuses(make_ws, agents, tmpbase):
 
     # Bad input.
     r = w1.wsctl("locks", "nosuchws")
-    assert r.returncode == 1 and r.stdout == ""
+    assert r.returncode == 3 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "nosuchws" in r.stderr
     r = w1.wsctl("locks", "nosuchws", "--json")
-    assert r.returncode == 1
+    assert r.returncode == 3
     assert len(r.stderr.strip().splitlines()) == 1
     r = w1.wsctl("locks", "bad/name")
     assert r.returncode == 2 and "bad/name" in r.stderr, r.stderr

@@ -46,8 +46,9 @@ def ls_rows(w):
     r = w.wsctl("ls")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "MOUNTPOINT", "PID", "STATE"], lines
-    return [l.split() for l in lines[1:]]
+    assert lines[0].split() == ["NAME", "MOUNTPOINT", "PID", "STATE", "BYTES",
+                                "INODES"], lines
+    return [l.split()[:4] for l in lines[1:]]
 
 
 def ls_json(w):
@@ -156,14 +157,16 @@ def test_ls_empty_state_dir(tmpbase):
     os.mkdir(empty)
     r = wsctl("ls", state=empty)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["NAME  MOUNTPOINT  PID  STATE"], r.stdout
+    assert r.stdout.splitlines()[0].split() == [
+        "NAME", "MOUNTPOINT", "PID", "STATE", "BYTES", "INODES"], r.stdout
+    assert len(r.stdout.splitlines()) == 1, r.stdout
     r = wsctl("ls", "--json", state=empty)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]" and json.loads(r.stdout) == []
     # a reader writes nothing: listing works even where it could not write
     assert os.listdir(empty) == []
     r = wsctl("status", "nope", state=empty)
-    assert r.returncode == 1 and "no workspace named 'nope'" in r.stderr
+    assert r.returncode == 3 and "no workspace named 'nope'" in r.stderr
     assert os.listdir(empty) == []
 
 
@@ -272,7 +275,7 @@ def test_status_open_files_and_dirs(ws):
 # ------------------------------------------------------------------ errors
 
 def test_status_unknown_name(ws):
-    line = one_error_line(ws.wsctl("status", "no-such-ws"), 1)
+    line = one_error_line(ws.wsctl("status", "no-such-ws"), 3)
     assert "no-such-ws" in line
 
 
@@ -280,9 +283,9 @@ def test_status_dead_daemon(ws):
     pid = ws.pid
     ws.kill(signal.SIGKILL)
     assert wait_dead(pid)
-    line = one_error_line(ws.wsctl("status", ws.name), 1)
+    line = one_error_line(ws.wsctl("status", ws.name), 6)
     assert ws.name in line and "not running" in line, line
-    line = one_error_line(ws.wsctl("status", ws.name, "--json"), 1)
+    line = one_error_line(ws.wsctl("status", ws.name, "--json"), 6)
     assert ws.name in line
 
 
@@ -319,7 +322,7 @@ def test_wsfs_state_env_is_honoured(ws):
     env = dict(os.environ, WSFS_STATE=ws.state)
     r = wsctl("ls", env=env)
     assert r.returncode == 0, r.stderr
-    assert [l.split() for l in r.stdout.splitlines()[1:]] == [
+    assert [l.split()[:4] for l in r.stdout.splitlines()[1:]] == [
         [ws.name, os.path.realpath(ws.mnt), str(ws.pid), "mounted"]]
     r = wsctl("status", ws.name, "--json", env=env)
     assert r.returncode == 0, r.stderr

@@ -531,7 +531,7 @@ int cmd_audit(const struct wsctl *ctx, int argc, char **argv)
 					  "(search, report, export, verify, "
 					  "head or key)");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		print_help(SYN_AUDIT);
+		wsctl_print_help_of("audit");
 		return WSCTL_OK;
 	}
 	if (strcmp(argv[1], "verify") == 0)

@@ -270,17 +270,15 @@ int cmd_locks(const struct wsctl *ctx, int argc, char **argv)
 				wsctl_err("workspace '%s' is not running (its "
 					  "daemon, pid %ld, is gone)", name,
 					  (long)ms[i].pid);
-				failed = 1;
+				failed = WSCTL_NOTMOUNTED;
 			}
 			continue;
 		}
 		if (ask(&ms[i], &rows) < 0)
-			failed = 1;
+			failed = WSCTL_ERR;
 	}
-	if (name && asked == 0) {
-		wsctl_err("no workspace named '%s' in %s", name, ctx->state_dir);
-		failed = 1;
-	}
+	if (name && asked == 0)
+		failed = wsctl_not_mounted(ctx, name);
 	if (rows.n > 1)
 		qsort(rows.v, rows.n, sizeof(*rows.v), by_place);
 	if (json)
@@ -290,5 +288,5 @@ int cmd_locks(const struct wsctl *ctx, int argc, char **argv)
 		print_table(&rows);
 	free(rows.v);
 	free(ms);
-	return failed ? WSCTL_ERR : WSCTL_OK;
+	return failed;	/* a WSCTL_* status */
 }

@@ -73,7 +73,7 @@ static int find_target(const struct wsctl *ctx, const char *name,
 static int unknown_name(const struct wsctl *ctx, const char *name)
 {
 	wsctl_err("no workspace named '%s' in %s", name, ctx->state_dir);
-	return WSCTL_USAGE;
+	return WSCTL_NOENT;
 }
 
 /* Connects to state.db; *DB stays NULL (and 0 is returned) if there is none. */
@@ -391,7 +391,7 @@ int cmd_quota(const struct wsctl *ctx, int argc, char **argv)
 		return wsctl_usage_err("quota", "missing quota command (set, "
 				       "show or ls)");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		qargs_print_help("quota set|show|ls ...");
+		wsctl_print_help_of("quota");
 		return WSCTL_OK;
 	}
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {

@@ -613,17 +613,14 @@ static int lookup(const struct wsctl *ctx, const char *name, struct ws_mount *m)
 		return rc;
 	rc = registry_get(reg, name, m);
 	registry_close(reg);
-	if (rc == -ENOENT) {
-		wsctl_err("no workspace named '%s' in %s", name,
-			  ctx->state_dir);
-		return WSCTL_ERR;
-	}
+	if (rc == -ENOENT)
+		return wsctl_not_mounted(ctx, name);
 	if (rc < 0)
 		return wsctl_registry_err(ctx, rc);
 	if (!m->live) {
 		wsctl_err("workspace '%s' is not running (its daemon, pid %ld, "
 			  "is gone)", name, (long)m->pid);
-		return WSCTL_ERR;
+		return WSCTL_NOTMOUNTED;
 	}
 	return 0;
 }

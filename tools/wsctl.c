@@ -14,6 +14,8 @@
 */
 #include "wsctl.h"
 #include "audit_cmds.h"
+#include "wsdef.h"
+#include "wsdef_args.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +27,23 @@
 #define GLOBAL_USAGE "wsctl [--state DIR] COMMAND [ARGS]"
 
 static const struct wsctl_cmd commands[] = {
-	{ "ls", cmd_ls, "[--json]", "list the registered workspaces", NULL },
+	{ "create", cmd_create, WSDEF_ARGS_SYNOPSIS("NAME"),
+	  "declare a workspace", wsdef_args_details },
+	{ "set", cmd_set, WSDEF_ARGS_SYNOPSIS("NAME")
+	  " [--no-layers] [--no-options]",
+	  "change a declared workspace (quota at once, the rest at next mount)",
+	  wsdef_args_details },
+	{ "mount", cmd_mount, "NAME [MOUNTPOINT] [--foreground]",
+	  "mount a declared workspace; returns once the mount is live",
+	  wsctl_mount_details },
+	{ "umount", cmd_umount, "NAME [--force]",
+	  "unmount a workspace and wait for its daemon to finish",
+	  wsctl_umount_details },
+	{ "rm", cmd_rm, "NAME [--purge [--yes]]",
+	  "forget a declared workspace (--purge: and delete its upper)",
+	  wsctl_rm_details },
+	{ "ls", cmd_ls, "[--json]", "list the workspaces, declared or mounted",
+	  NULL },
 	{ "status", cmd_status, "NAME [--json]",
 	  "show a running workspace's mount and counters", NULL },
 	{ "quota", cmd_quota, "set|show|ls ...",
@@ -33,7 +51,7 @@ static const struct wsctl_cmd commands[] = {
 	{ "locks", cmd_locks, "[NAME] [--json]",
 	  "list the advisory locks held and awaited in running workspaces",
 	  NULL },
-	{ "audit", cmd_audit, "SUBCOMMAND ...",
+	{ "audit", cmd_audit, "search|report|export|verify|head|key [OPTIONS]",
 	  "search, summarize, export and verify the audit log",
 	  wsctl_audit_details },
 	{ "help", cmd_help, "[COMMAND]",
@@ -100,22 +118,28 @@ int wsctl_synopsis_err(const char *synopsis, const char *fmt, ...)
 
 static void print_help(FILE *out)
 {
-	char synopsis[64];
 	size_t i;
 
 	fputs("usage: " GLOBAL_USAGE "\n\n"
-	      "Inspect the wsfs workspaces registered in a state directory.\n\n"
+	      "Declare, mount, watch and audit the wsfs workspaces of a state "
+	      "directory.\n\n"
 	      "Commands:\n", out);
-	for (i = 0; i < N_COMMANDS; i++) {
-		snprintf(synopsis, sizeof(synopsis), "%s %s", commands[i].name,
-			 commands[i].args);
-		fprintf(out, "  %-22s %s\n", synopsis, commands[i].summary);
-	}
-	fputs("\nOptions:\n"
+	for (i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name,
+			commands[i].summary);
+	fputs("\nRun 'wsctl help COMMAND' for a command's arguments.\n"
+	      "\nOptions:\n"
 	      "  --state DIR            state directory (default:\n"
 	      "                         $WSFS_STATE, else /var/lib/wsfs)\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n", out);
+}
+
+static void print_cmd_help(FILE *out, const struct wsctl_cmd *c);
+
+void wsctl_print_help_of(const char *cmd)
+{
+	print_cmd_help(stdout, wsctl_find_cmd(cmd));
 }
 
 static void print_cmd_help(FILE *out, const struct wsctl_cmd *c)
@@ -140,6 +164,10 @@ int cmd_help(const struct wsctl *ctx, int argc, char **argv)
 		print_help(stdout);
 		return WSCTL_OK;
 	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		print_cmd_help(stdout, wsctl_find_cmd("help"));
+		return WSCTL_OK;
+	}
 	c = wsctl_find_cmd(argv[1]);
 	if (c == NULL)
 		return wsctl_usage_err(NULL, "unknown command '%s'", argv[1]);
@@ -158,6 +186,48 @@ static int parse_option(char **argv, const char *arg, int *json)
 		return -1;
 	}
 	return wsctl_usage_err(argv[0], "unknown option '%s'", arg);
+}
+
+static const struct wsctl_flag *find_flag(const struct wsctl_flag *flags,
+					  const char *arg)
+{
+	for (; flags != NULL && flags->name != NULL; flags++) {
+		if (strcmp(arg, flags->name) == 0 ||
+		    (flags->alias != NULL && strcmp(arg, flags->alias) == 0))
+			return flags;
+	}
+	return NULL;
+}
+
+int wsctl_parse_flags(int argc, char **argv, const struct wsctl_flag *flags,
+		      const char **pos, int min, int max)
+{
+	const struct wsctl_flag *f;
+	int i, npos = 0, opts_done = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!opts_done && strcmp(argv[i], "--") == 0) {
+			opts_done = 1;
+		} else if (!opts_done && (strcmp(argv[i], "-h") == 0 ||
+					  strcmp(argv[i], "--help") == 0)) {
+			wsctl_print_help_of(argv[0]);
+			return -1;
+		} else if (!opts_done && argv[i][0] == '-' && argv[i][1]) {
+			f = find_flag(flags, argv[i]);
+			if (f == NULL)
+				return wsctl_usage_err(argv[0], "unknown option "
+						       "'%s'", argv[i]);
+			*f->set = 1;
+		} else if (npos < max) {
+			pos[npos++] = argv[i];
+		} else {
+			return wsctl_usage_err(argv[0], "unexpected argument "
+					       "'%s'", argv[i]);
+		}
+	}
+	if (npos < min)
+		return wsctl_usage_err(argv[0], "missing workspace name");
+	return 0;
 }
 
 int wsctl_parse_args(int argc, char **argv, int *json, const char **name)
@@ -185,6 +255,38 @@ int wsctl_parse_args(int argc, char **argv, int *json, const char **name)
 	}
 	if (name != NULL && npos == 0)
 		return wsctl_usage_err(argv[0], "missing workspace name");
+	return 0;
+}
+
+int wsctl_not_mounted(const struct wsctl *ctx, const char *name)
+{
+	struct registry *reg;
+	struct ws_def d;
+	char err[PATH_MAX + 128];
+	int declared = 0;
+
+	if (registry_open(ctx->state_dir, 0, &reg, err, sizeof(err)) == 0) {
+		declared = wsdef_get(reg, name, &d) == 0;
+		if (declared)
+			wsdef_free(&d);
+		registry_close(reg);
+	}
+	if (declared) {
+		wsctl_err("workspace '%s' is not mounted", name);
+		return WSCTL_NOTMOUNTED;
+	}
+	wsctl_err("no workspace named '%s' in %s", name, ctx->state_dir);
+	return WSCTL_NOENT;
+}
+
+int wsctl_open_registry_rw(const struct wsctl *ctx, struct registry **reg)
+{
+	char err[PATH_MAX + 128];
+
+	if (registry_open(ctx->state_dir, 1, reg, err, sizeof(err)) < 0) {
+		wsctl_err("%s", err);
+		return WSCTL_ERR;
+	}
 	return 0;
 }
 

@@ -15,9 +15,16 @@
 
 #include "registry.h"
 
+/* Exit statuses; wsctl(8), EXIT STATUS, documents each. */
 #define WSCTL_OK	0	/* success */
-#define WSCTL_ERR	1	/* runtime error: no state dir, dead daemon */
-#define WSCTL_USAGE	2	/* the command line itself is wrong */
+#define WSCTL_ERR	1	/* runtime error: I/O, state.db, permissions */
+#define WSCTL_USAGE	2	/* the command line or a value in it is wrong */
+#define WSCTL_NOENT	3	/* no workspace of that name */
+#define WSCTL_EXISTS	4	/* create: the name is already declared */
+#define WSCTL_MOUNTED	5	/* mount, rm: the workspace is mounted */
+#define WSCTL_NOTMOUNTED 6	/* umount, status: it is not mounted */
+#define WSCTL_DAEMON	7	/* the daemon failed to start, or died */
+#define WSCTL_BADFILE	8	/* apply, edit: the file is invalid */
 
 struct wsctl {
 	const char *state_dir;
@@ -36,9 +43,20 @@ int cmd_status(const struct wsctl *ctx, int argc, char **argv);
 int cmd_quota(const struct wsctl *ctx, int argc, char **argv);
 int cmd_locks(const struct wsctl *ctx, int argc, char **argv);
 int cmd_help(const struct wsctl *ctx, int argc, char **argv);
+int cmd_create(const struct wsctl *ctx, int argc, char **argv);
+int cmd_set(const struct wsctl *ctx, int argc, char **argv);
+int cmd_mount(const struct wsctl *ctx, int argc, char **argv);
+int cmd_umount(const struct wsctl *ctx, int argc, char **argv);
+int cmd_rm(const struct wsctl *ctx, int argc, char **argv);
 
-/* The text of `wsctl help quota`, kept next to the code it describes. */
+/* The texts of `wsctl help CMD`, kept next to the code they describe. */
 extern const char wsctl_quota_details[];
+extern const char wsctl_mount_details[];
+extern const char wsctl_umount_details[];
+extern const char wsctl_rm_details[];
+
+/* Prints `wsctl help CMD`, what CMD --help shows too. */
+void wsctl_print_help_of(const char *cmd);
 
 const struct wsctl_cmd *wsctl_find_cmd(const char *name);
 
@@ -61,9 +79,33 @@ int wsctl_synopsis_err(const char *synopsis, const char *fmt, ...)
 ** the command's help (the command then exits 0). */
 int wsctl_parse_args(int argc, char **argv, int *json, const char **name);
 
+/* A flag a command takes, e.g. { "--force", NULL, &force }. */
+struct wsctl_flag {
+	const char *name;
+	const char *alias;	/* a short form, or NULL */
+	int *set;		/* set to 1 when given */
+};
+
+/* Parses the argv of command ARGV[0]: the FLAGS (an array ended by a NULL
+** name), -h/--help, "--", and MIN to MAX positional arguments into POS.
+** Returns 0 to proceed, -1 after printing the command's help, or
+** WSCTL_USAGE after reporting the error ("missing workspace name" when
+** fewer than MIN are given). */
+int wsctl_parse_flags(int argc, char **argv, const struct wsctl_flag *flags,
+		      const char **pos, int min, int max);
+
 /* Opens the registry without creating it; reports errors itself and returns
 ** WSCTL_ERR, else 0. */
 int wsctl_open_registry(const struct wsctl *ctx, struct registry **reg);
+
+/* Opens the registry for writing, making the state directory and state.db
+** if missing and bringing an older schema up to date; like
+** wsctl_open_registry otherwise. */
+int wsctl_open_registry_rw(const struct wsctl *ctx, struct registry **reg);
+
+/* Reports that NAME has no live daemon: WSCTL_NOTMOUNTED if it is a
+** declared workspace, WSCTL_NOENT ("no workspace named") otherwise. */
+int wsctl_not_mounted(const struct wsctl *ctx, const char *name);
 
 /* Reports that the registry in CTX's state directory could not be read
 ** (ERR: a negative errno) and returns WSCTL_ERR. */
