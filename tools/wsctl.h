@@ -48,9 +48,14 @@ int cmd_set(const struct wsctl *ctx, int argc, char **argv);
 int cmd_mount(const struct wsctl *ctx, int argc, char **argv);
 int cmd_umount(const struct wsctl *ctx, int argc, char **argv);
 int cmd_rm(const struct wsctl *ctx, int argc, char **argv);
+int cmd_edit(const struct wsctl *ctx, int argc, char **argv);
+int cmd_apply(const struct wsctl *ctx, int argc, char **argv);
 
-/* The texts of `wsctl help CMD`, kept next to the code they describe. */
+/* The texts of `wsctl help quota|apply|edit`, kept next to the code they
+** describe. */
 extern const char wsctl_quota_details[];
+extern const char wsctl_apply_details[];
+extern const char wsctl_edit_details[];
 extern const char wsctl_mount_details[];
 extern const char wsctl_umount_details[];
 extern const char wsctl_rm_details[];
