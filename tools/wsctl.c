@@ -50,6 +50,8 @@ static const struct wsctl_cmd commands[] = {
 	  wsctl_rm_details },
 	{ "ls", cmd_ls, "[--json]", "list the workspaces, declared or mounted",
 	  NULL },
+	{ "top", cmd_top, "[--interval SECONDS] [--iterations N]",
+	  "watch the mounted workspaces' usage and activity live", NULL },
 	{ "status", cmd_status, "NAME [--json]",
 	  "show a running workspace's mount and counters", NULL },
 	{ "quota", cmd_quota, "set|show|ls ...",

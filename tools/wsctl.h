@@ -50,6 +50,7 @@ int cmd_umount(const struct wsctl *ctx, int argc, char **argv);
 int cmd_rm(const struct wsctl *ctx, int argc, char **argv);
 int cmd_edit(const struct wsctl *ctx, int argc, char **argv);
 int cmd_apply(const struct wsctl *ctx, int argc, char **argv);
+int cmd_top(const struct wsctl *ctx, int argc, char **argv);
 
 /* The texts of `wsctl help quota|apply|edit`, kept next to the code they
 ** describe. */
