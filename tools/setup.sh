@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS=(meson ninja-build pkg-config gcc libc6-dev make tar attr util-linux
       fuse3 libfuse3-dev libsqlite3-dev sqlite3 python3 python3-pytest
       libssl-dev libxxhash-dev libzstd-dev libjansson-dev e2fsprogs xxhash
-      zstd libyaml-dev systemd)
+      zstd libyaml-dev systemd groff-base)
 
 missing=()
 for p in "${PKGS[@]}"; do
