@@ -506,3 +506,26 @@ def test_rm_purge_on_a_terminal_asks(operator):
     os.close(fd)
     assert os.WEXITSTATUS(status) == ERR
     assert "asked" in op.ls() and os.path.isdir(upper)
+
+
+def test_edit_reads_back_what_create_stored(operator):
+    """A definition made on the command line, shown in the editor and saved
+    with only a comment added, converges to 'unchanged': the YAML form and
+    the stored one agree field by field, layer order included."""
+    op = operator
+    team = op.path("team")
+    os.makedirs(team)
+    declare(op, "round", "--shared", f"{team}:/shared", "--ephemeral", "/tmp",
+            "--bytes", "3M", "--inodes", "77", "--audit", "full",
+            "--allow-other", "--mountpoint", op.path("m n"))
+    op.ok("create", "allscratch", "--layer", f"{team}:/input",
+          "--ephemeral", "--bytes", "1G")
+    editor = op.path("touch-editor.sh")
+    with open(editor, "w") as f:
+        f.write('#!/bin/sh\necho "# looked at it" >> "$1"\n')
+    os.chmod(editor, 0o755)
+    env = dict(os.environ, EDITOR=editor, VISUAL="")
+    before = dump(op)
+    for name in ("round", "allscratch"):
+        assert op.ok("edit", name, env=env) == f"unchanged {name}\n"
+    assert dump(op) == before

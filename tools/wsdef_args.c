@@ -339,6 +339,25 @@ static int apply_arg(struct ws_def *d, const struct arg *a)
 	return WSCTL_ERR;
 }
 
+/* A whole-ephemeral layer goes first, where the YAML form (ephemeral:
+** true) puts it, so that `edit` of a definition made here reads back
+** equal instead of reporting a reordered stack. */
+static void whole_ephemeral_first(struct ws_def *d)
+{
+	struct layer_spec eph;
+	size_t i;
+
+	for (i = 1; i < d->nlayers; i++) {
+		if (d->layers[i].mode != LAYER_EPHEMERAL ||
+		    strcmp(d->layers[i].target, "/") != 0)
+			continue;
+		eph = d->layers[i];
+		memmove(&d->layers[1], &d->layers[0], i * sizeof(eph));
+		d->layers[0] = eph;
+		return;
+	}
+}
+
 static int apply_all(const struct parsed *p, struct ws_def *d)
 {
 	size_t i;
@@ -354,6 +373,7 @@ static int apply_all(const struct parsed *p, struct ws_def *d)
 		if (rc != 0)
 			return rc;
 	}
+	whole_ephemeral_first(d);
 	return 0;
 }
 
