@@ -752,12 +752,16 @@ int scratch_make_target(struct scratch *s, unsigned int index)
 	char name[16];
 	int fd, r;
 
+	/* Scratch is what a tmpfs at TARGET would be, and tmpfs mounts (and
+	** compose's tmpfs volumes) start as 1777: every agent uid may make
+	** files there and none may remove another's.  A root-owned 0755
+	** directory would be scratch nobody but root could use. */
 	snprintf(name, sizeof(name), "%u", index);
-	if (mkdirat(s->root_fd, name, 0755) != 0)
+	if (mkdirat(s->root_fd, name, 0700) != 0)
 		return -errno;
 	fd = openat(s->root_fd, name, DIR_FLAGS);
 	/* mkdir's mode went through the umask. */
-	if (fd >= 0 && fchmod(fd, 0755) == 0)
+	if (fd >= 0 && fchmod(fd, 01777) == 0)
 		return fd;
 	r = -errno;
 	if (fd >= 0)

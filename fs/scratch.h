@@ -45,8 +45,8 @@ int scratch_open(const char *state_dir, const char *name, struct scratch **out,
 		 char *err, size_t errlen);
 
 /* The scratch root's path, and a new directory inside it for target number
-** INDEX ("<root>/<INDEX>", mode 0755): its O_RDONLY | O_DIRECTORY descriptor,
-** or -errno. */
+** INDEX ("<root>/<INDEX>", mode 1777 as a tmpfs would be): its O_RDONLY |
+** O_DIRECTORY descriptor, or -errno. */
 const char *scratch_path(const struct scratch *s);
 int scratch_make_target(struct scratch *s, unsigned int index);
 

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import is_mounted
+from conftest import as_user, is_mounted
 from helpers import expect_errno, write_file
 from quota_util import (K, assert_ledger_matches_scan, ledger, log_text,
                         make_file, quota_row, scan_path)
@@ -319,6 +319,33 @@ def test_ephemeral_scratch_is_charged_and_private(make_ws):
     row = quota_row(w)
     assert row["clean"] == 1
     assert (row["used_bytes"], row["used_inodes"]) == scan_path(w.upper)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_scratch_is_like_a_tmpfs_for_unprivileged_agents(make_ws, whole):
+    """Scratch starts as mode 1777: any agent uid may create files there,
+    and only a file's owner may remove or rename it."""
+    w = make_ws(options="allow_other,ephemeral" if whole else
+                "allow_other,ephemeral=/tmp", no_upper=whole)
+    d = w.p("") if whole else w.p("tmp")
+    st = os.stat(d)
+    assert stat.S_IMODE(st.st_mode) == 0o1777 and st.st_uid == 0
+
+    def make(name):
+        def fn():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(b"mine")
+        return fn
+
+    assert as_user(1000, 1000, make("a")) == 0
+    assert as_user(1001, 1001, make("b")) == 0
+    assert os.stat(os.path.join(d, "a")).st_uid == 1000
+    assert as_user(1001, 1001, lambda: os.unlink(os.path.join(d, "a"))) == \
+        -errno.EPERM
+    assert as_user(1001, 1001, lambda: os.rename(
+        os.path.join(d, "a"), os.path.join(d, "stolen"))) == -errno.EPERM
+    assert as_user(1000, 1000, lambda: os.unlink(os.path.join(d, "a"))) == 0
+    assert sorted(os.listdir(d)) == ["b"]
 
 
 @pytest.mark.parametrize("how", ["fusermount", "umount", "SIGTERM", "SIGINT"])
