@@ -210,8 +210,6 @@ def test_declared_workspaces_are_offered(make_ws, tmpbase):
     upper = os.path.join(tmpbase, "decl-upper")
     os.makedirs(upper)
     r = live.wsctl("create", "compl-declared", "--upper", upper)
-    if "not implemented" in r.stderr:
-        pytest.skip("wsctl create has not landed yet")
     assert r.returncode == 0, r.stderr
     names = complete(_names_line(live.state, "mount "))
     assert sorted(names) == ["compl-declared", "compl-m"]
