@@ -229,6 +229,11 @@ int lmount_prepare(struct registry *reg, struct ws_options *opt)
 	sweep(opt);
 	if (settle_stack(reg, opt) < 0 || refuse_state_dir(opt) < 0)
 		return -1;
+	if (layer_stack_mountable(opt->layers, opt->nlayers, err,
+				  sizeof(err)) < 0) {
+		fprintf(stderr, "wsfs: %s\n", err);
+		return -1;
+	}
 	LM.stack = opt->layers;
 	LM.n = opt->nlayers;
 	if (!need_scratch(opt))

@@ -525,12 +525,6 @@ static int check_one(const struct layer_spec *s, size_t i, char *err,
 		    "/shared", clip(s->source, &q));
 		return -1;
 	}
-	/* Unions are built at the workspace root only, for now. */
-	if (s->mode == LAYER_COW && !is_root(s->target)) {
-		say(err, errlen, "layer '%s:%s:cow': cow layers are supported "
-		    "at '/' only", clip(s->source, &q), s->target);
-		return -1;
-	}
 	return 0;
 }
 
@@ -701,6 +695,24 @@ int layer_stack_check(const struct layer_spec *v, size_t n, const char *upper,
 	if (upper != NULL && check_sources(v, n, upper, err, errlen) < 0)
 		return -1;
 	return check_shared_sources(v, n, err, errlen);
+}
+
+int layer_stack_mountable(const struct layer_spec *v, size_t n, char *err,
+			  size_t errlen)
+{
+	struct quote q;
+	size_t i;
+
+	/* Unions are built at the workspace root only, for now. */
+	for (i = 0; i < n; i++) {
+		if (v[i].mode == LAYER_COW && !is_root(v[i].target)) {
+			say(err, errlen, "layer '%s:%s:cow': cow layers are "
+			    "supported at '/' only", clip(v[i].source, &q),
+			    v[i].target);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* ---- state.db ----------------------------------------------------------- */

@@ -83,6 +83,12 @@ int layer_path_normalise(const char *text, char **out, char *why,
 ** within "/a", "/ab" is not); both absolute and normalised. */
 int layer_path_within(const char *inner, const char *outer);
 
+/* What this release can mount of a stack that passed layer_stack_check:
+** cow layers at "/" only (unions elsewhere are not built yet).  Returns 0
+** or -1 with a one-line reason in ERR. */
+int layer_stack_mountable(const struct layer_spec *v, size_t n, char *err,
+			  size_t errlen);
+
 void layer_spec_free(struct layer_spec *s);
 void layer_stack_free(struct layer_spec *v, size_t n);
 

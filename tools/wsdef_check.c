@@ -180,7 +180,9 @@ int wsdef_check_msg(const struct registry *reg, const struct ws_def *d,
 	    !check_audit(d->audit, err, errlen) ||
 	    !check_options(d->options, err, errlen))
 		return -1;
-	return layer_stack_check(d->layers, d->nlayers, d->upper, err, errlen);
+	if (layer_stack_check(d->layers, d->nlayers, d->upper, err, errlen) < 0)
+		return -1;
+	return layer_stack_mountable(d->layers, d->nlayers, err, errlen);
 }
 
 int wsdef_check(const struct registry *reg, const struct ws_def *d)
