@@ -650,7 +650,8 @@ static void test_registry_no_db(const char *dir)
 	registry_close(reg);
 }
 
-/* The schema of version 1 (mounts and meta) and what version 2 added. */
+/* The schema of version 1 (mounts and meta) and what versions 2 and 3
+** added. */
 static const char v1_sql[] =
 	"CREATE TABLE mounts(name TEXT PRIMARY KEY, mountpoint TEXT NOT NULL, "
 	"upper TEXT NOT NULL, pid INTEGER NOT NULL, "
@@ -671,6 +672,10 @@ static const char v2_sql[] =
 	"bytes INTEGER NOT NULL, PRIMARY KEY(name, ino));"
 	"INSERT INTO quotas(name, bytes, grace, warn) "
 	"VALUES('old', 1024, 3600, '85,95');";
+static const char v3_sql[] =
+	"CREATE TABLE layers(name TEXT NOT NULL, position INTEGER NOT NULL, "
+	"mode TEXT NOT NULL, source TEXT, target TEXT NOT NULL, "
+	"PRIMARY KEY(name, position));";
 
 static void make_old_db(const char *dir, int version)
 {
@@ -681,6 +686,8 @@ static void make_old_db(const char *dir, int version)
 	sql(dir, v1_sql, NULL, 0);
 	if (version >= 2)
 		sql(dir, v2_sql, NULL, 0);
+	if (version >= 3)
+		sql(dir, v3_sql, NULL, 0);
 	snprintf(stmt, sizeof(stmt), "INSERT INTO meta VALUES("
 		 "'schema_version', '%d')", version);
 	sql(dir, stmt, NULL, 0);
@@ -706,7 +713,7 @@ static void test_upgrade(const char *dir, int version)
 	reg = open_reg(dir, 1);
 	sql(dir, "SELECT value FROM meta WHERE key = 'schema_version'", buf,
 	    sizeof(buf));
-	CHECK(streq(buf, "3"), "version %d upgraded to '%s'", version, buf);
+	CHECK(streq(buf, "4"), "version %d upgraded to '%s'", version, buf);
 	sql(dir, "SELECT count(*) FROM meta", buf, sizeof(buf));
 	CHECK(streq(buf, "1"), "%s meta rows", buf);
 	/* What was there survives. */
@@ -731,7 +738,7 @@ static void test_upgrade(const char *dir, int version)
 	reg = open_reg(dir, 1);
 	sql(dir, "SELECT value FROM meta WHERE key = 'schema_version'", buf,
 	    sizeof(buf));
-	CHECK(streq(buf, "3"), "version '%s'", buf);
+	CHECK(streq(buf, "4"), "version '%s'", buf);
 	registry_close(reg);
 }
 
@@ -742,9 +749,9 @@ static void test_newer_schema(const char *dir)
 	char err[512] = "", buf[64];
 
 	make_old_db(dir, 2);
-	sql(dir, "UPDATE meta SET value = '4'", NULL, 0);
+	sql(dir, "UPDATE meta SET value = '5'", NULL, 0);
 	CHECK_RC(registry_open(dir, 1, &reg, err, sizeof(err)), -EPROTO);
-	CHECK(reg == NULL && strstr(err, "schema version 4") != NULL, "'%s'",
+	CHECK(reg == NULL && strstr(err, "schema version 5") != NULL, "'%s'",
 	      err);
 	sql(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'layers'",
 	    buf, sizeof(buf));
@@ -774,7 +781,9 @@ int main(void)
 	test_upgrade(dir, 1);
 	snprintf(dir, sizeof(dir), "%s/v2", tmp);
 	test_upgrade(dir, 2);
-	snprintf(dir, sizeof(dir), "%s/v4", tmp);
+	snprintf(dir, sizeof(dir), "%s/v3", tmp);
+	test_upgrade(dir, 3);
+	snprintf(dir, sizeof(dir), "%s/v5", tmp);
 	test_newer_schema(dir);
 	return 0;
 }

@@ -112,7 +112,7 @@ static void test_open_create(void)
 	CHECK(streq(buf, "wal"), "journal_mode is '%s'", buf);
 	query("SELECT value FROM meta WHERE key='schema_version'", buf,
 	      sizeof(buf));
-	CHECK(streq(buf, "3"), "schema_version is '%s'", buf);
+	CHECK(streq(buf, "4"), "schema_version is '%s'", buf);
 
 	/* Opening again must not fail on the existing schema, and trailing
 	** slashes must not leak into derived paths. */

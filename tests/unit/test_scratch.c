@@ -322,12 +322,12 @@ static void test_layout(void)
 	t0 = scratch_make_target(s, 0);
 	CHECK(t0 >= 0, "make_target 0: %s", test_errname(t0));
 	pathf(p, "%s/0", scratch_path(s));
-	check_mode(p, S_IFDIR | 0755);
+	check_mode(p, S_IFDIR | 01777);
 	CHECK_RC(scratch_make_target(s, 0), -EEXIST);
 	tmax = scratch_make_target(s, 4294967295u);
 	CHECK(tmax >= 0, "make_target max: %s", test_errname(tmax));
 	pathf(p, "%s/4294967295", scratch_path(s));
-	check_mode(p, S_IFDIR | 0755);
+	check_mode(p, S_IFDIR | 01777);
 	close(t0);
 	close(tmax);
 	umask(old);

@@ -183,7 +183,10 @@ static void test_ls(const char *beta_pid)
 	      column(r.out, "beta ", "stale"), "columns misaligned");
 	CHECK(column(r.out, "NAME", "PID") ==
 	      column(r.out, "beta ", beta_pid), "columns misaligned");
-	CHECK(strstr(r.out, " mounted\nbeta ") != NULL, "states: [%s]", r.out);
+	CHECK(column(r.out, "NAME", "STATE") ==
+	      column(r.out, "alpha ", "mounted"), "columns misaligned");
+	CHECK(strstr(r.out, "\nalpha ") < strstr(r.out, "\nbeta "),
+	      "not sorted: [%s]", r.out);
 
 	run(&r, state, "ls", NULL);
 	check_ok(&r);
@@ -198,12 +201,12 @@ static void test_ls(const char *beta_pid)
 	CHECK(strncmp(r.out, "[\n", 2) == 0 && strstr(r.out, "\n]\n") != NULL,
 	      "json: [%s]", r.out);
 	snprintf(want, sizeof(want), "\"pid\": %ld, ", (long)getpid());
-	CHECK(strstr(r.out, "{\"name\": \"alpha\", \"mountpoint\": "
-		     "\"/mnt/alpha\", \"upper\": \"/srv/alpha\", ") != NULL &&
+	CHECK(strstr(r.out, "{\"name\": \"alpha\", \"state\": \"mounted\", "
+		     "\"declared\": false, \"mountpoint\": \"/mnt/alpha\", "
+		     "\"upper\": \"/srv/alpha\", ") != NULL &&
 	      strstr(r.out, want) != NULL &&
-	      strstr(r.out, "\"state\": \"mounted\"}") != NULL &&
-	      strstr(r.out, "\"state\": \"stale\"}") != NULL,
-	      "json: [%s]", r.out);
+	      strstr(r.out, "{\"name\": \"beta\", \"state\": \"stale\", ")
+	      != NULL, "json: [%s]", r.out);
 }
 
 static void test_ls_edges(const char *tmp)
@@ -215,7 +218,8 @@ static void test_ls_edges(const char *tmp)
 	CHECK(mkdir(empty, 0700) == 0, "mkdir: %s", strerror(errno));
 	run(&r, NULL, "--state", empty, "ls", NULL);
 	check_ok(&r);
-	CHECK(streq(r.out, "NAME  MOUNTPOINT  PID  STATE\n"), "[%s]", r.out);
+	CHECK(streq(r.out, "NAME  MOUNTPOINT  PID  STATE    BYTES  INODES\n"),
+	      "[%s]", r.out);
 	run(&r, NULL, "--state", empty, "ls", "--json", NULL);
 	check_ok(&r);
 	CHECK(streq(r.out, "[]\n"), "[%s]", r.out);
@@ -326,12 +330,12 @@ static void test_status_errors(const char *beta_pid)
 	snprintf(want, sizeof(want), "wsctl: workspace 'beta' is not running "
 		 "(its daemon, pid %s, is gone)\n", beta_pid);
 	run(&r, NULL, "--state", state, "status", "beta", NULL);
-	check_fail(&r, 1, want);
+	check_fail(&r, 6, want);
 
 	snprintf(want, sizeof(want), "wsctl: no workspace named 'nosuch' in "
 		 "%s\n", state);
 	run(&r, NULL, "--state", state, "status", "nosuch", NULL);
-	check_fail(&r, 1, want);
+	check_fail(&r, 3, want);
 
 	daemon_fails = 1;
 	run(&r, NULL, "--state", state, "status", "alpha", NULL);
@@ -376,7 +380,8 @@ static void test_help(void)
 	run(&r, NULL, "--help", NULL);
 	check_ok(&r);
 	CHECK(strncmp(r.out, "usage: wsctl [--state DIR] COMMAND", 34) == 0 &&
-	      strstr(r.out, "  status NAME [--json]") != NULL, "[%s]", r.out);
+	      strstr(r.out, "\n  status   show a running") != NULL &&
+	      strstr(r.out, "\n  mount    ") != NULL, "[%s]", r.out);
 	run(&r, NULL, "help", NULL);
 	check_ok(&r);
 	CHECK(strncmp(r.out, "usage: wsctl", 12) == 0, "[%s]", r.out);
